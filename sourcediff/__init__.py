@@ -1,0 +1,17 @@
+"""sourcediff: ahead-of-time, source-transformation automatic differentiation for
+Python/NumPy.  Write an ordinary NumPy function; get gradients, directional derivatives,
+Jacobians and Hessians computed by generated Python source you can read, compiled with
+Numba into native loops."""
+
+__version__ = "0.1.0"
+
+from . import runtime as _runtime, runtime_extra as _runtime_extra  # noqa: E402
+_runtime_extra.install(_runtime)
+from .errors import SourceDiffError  # noqa: E402
+from .rules import numpy_rules as _numpy_rules  # noqa: E402,F401  (registers the built-in rules)
+from .ops import stop_gradient  # noqa: E402
+from .api import (check_grad, differentiate, grad, jvp, show, supported,  # noqa: E402
+                  value_and_grad, vjp)
+
+__all__ = ["SourceDiffError", "check_grad", "differentiate", "grad", "jvp", "show", "stop_gradient",
+           "supported", "value_and_grad", "vjp"]

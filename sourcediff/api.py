@@ -1,0 +1,521 @@
+"""The public API (API.md): grad, value_and_grad, jvp, vjp, jacobian, hessian, hvp,
+differentiate, show, check_grad, supported."""
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import backend as _backend
+from . import codegen, forward, optimize, reverse
+from .errors import SourceDiffError
+from .frontend import parse_function
+from .ir import format_function
+from .lower import lower_function
+from .names import NameGen
+from .rules.registry import REGISTRY
+
+MODES = ("reverse", "forward")
+BACKENDS = ("auto", "numba", "python")
+
+
+# ----------------------------------------------------------------------------- wrt handling
+def _params_of(f) -> list:
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):
+        raise SourceDiffError(f"cannot read the parameters of {f!r}") from None
+    out = []
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise SourceDiffError(
+                f"{f.__qualname__}() takes *args/**kwargs: a differentiated function needs named parameters.\n"
+                "  Instead: name every parameter explicitly.")
+        out.append(p.name)
+    return out
+
+
+def resolve_wrt(f, wrt) -> tuple:
+    """(list of parameter names, single?) for a wrt given as int, str or tuple of them."""
+    params = _params_of(f)
+    single = not isinstance(wrt, (tuple, list))
+    items = [wrt] if single else list(wrt)
+    if not items:
+        raise SourceDiffError("wrt is empty: name at least one argument to differentiate with respect to")
+    names = []
+    for w in items:
+        if isinstance(w, (int, np.integer)) and not isinstance(w, bool):
+            if not -len(params) <= w < len(params):
+                raise SourceDiffError(f"wrt={w} is out of range: {f.__qualname__}() has {len(params)} "
+                                      f"parameters {tuple(params)}")
+            names.append(params[w])
+        elif isinstance(w, str):
+            if w not in params:
+                raise SourceDiffError(f"wrt={w!r} is not a parameter of {f.__qualname__}{tuple(params)}")
+            names.append(w)
+        else:
+            raise SourceDiffError(f"wrt must be an int, a str or a tuple of them, not {w!r}")
+    if len(set(names)) != len(names):
+        raise SourceDiffError(f"wrt names an argument twice: {tuple(names)}")
+    return names, single
+
+
+# ----------------------------------------------------------------------------- building
+@dataclass
+class Built:
+    source: str
+    extra_globals: dict
+    entry: str
+    function: object  # the IR Function of the entry
+
+
+_LOWER_CACHE: dict = {}
+_BUILD_LOCK = threading.RLock()
+
+
+def lowered(f):
+    """The IR of `f` (cached on the function object and its code)."""
+    key = (f, getattr(f, "__code__", None))
+    try:
+        hit = _LOWER_CACHE.get(key)
+    except TypeError:
+        hit = None
+    if hit is not None:
+        return hit
+    fn = lower_function(f)
+    try:
+        _LOWER_CACHE[key] = fn
+    except TypeError:  # pragma: no cover
+        pass
+    return fn
+
+
+def build(f, wrt_names: list, mode: str, single: bool, scalar_params=()) -> Built:
+    import copy
+
+    with _BUILD_LOCK:
+        primal = copy.deepcopy(lowered(f))
+        taken = _all_names(primal)
+        names = NameGen(taken)
+        if mode == "reverse":
+            rt = reverse.ReverseTransform(primal, wrt_names, names, scalar_params)
+            out = rt.run()
+            out.single_wrt = single
+            optimize.optimize(out, {rt.bar(n) for n in rt.owned}, scalar_params)
+            word = "grad of"
+        elif mode == "forward":
+            out = forward.tangent(primal, wrt_names, names)
+            out.single_wrt = single
+            optimize.optimize(out, (), scalar_params)
+            word = "tangent of"
+        elif mode == "primal":
+            out = primal
+            word = None
+        else:
+            raise SourceDiffError(f"mode must be 'reverse' or 'forward', not {mode!r}")
+        src, extra = codegen.generate([out], comment_word=word)
+        return Built(src, extra, out.name, out)
+
+
+def _all_names(fn) -> set:
+    import builtins
+
+    from .ir import walk, Assign, For, SetItem
+    taken = set(fn.params) | {"np", "sd", "math"} | set(dir(builtins))
+    for s in walk(fn.body):
+        if isinstance(s, (Assign, SetItem)):
+            taken.add(s.target)
+        if isinstance(s, For):
+            taken.add(s.var)
+        if getattr(s, "counter", None):
+            taken.add(s.counter)
+    return taken
+
+
+# ----------------------------------------------------------------------------- argument checks
+def _bind_args(f, params, args, kwargs, extra: int = 0) -> list:
+    """Positional argument list in parameter order (defaults filled in)."""
+    if kwargs:
+        sig = inspect.signature(f)
+        try:
+            ba = sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise SourceDiffError(f"{f.__qualname__}(): {exc}") from None
+        ba.apply_defaults()
+        return [ba.arguments[p] for p in params]
+    if len(args) != len(params):
+        sig = inspect.signature(f)
+        try:
+            ba = sig.bind(*args)
+        except TypeError as exc:
+            raise SourceDiffError(f"{f.__qualname__}() expects {len(params)} arguments {tuple(params)}"
+                                  f"{' plus ' + str(extra) + ' more' if extra else ''}: {exc}") from None
+        ba.apply_defaults()
+        return [ba.arguments[p] for p in params]
+    return list(args)
+
+
+def _check_float(name, value, fname):
+    dt = np.asarray(value).dtype
+    if not np.issubdtype(dt, np.floating):
+        kind = "an integer" if np.issubdtype(dt, np.integer) or isinstance(value, bool) else f"a {dt} value"
+        raise SourceDiffError(
+            f"{fname}(): cannot differentiate with respect to {name!r}: it is {kind}.\n"
+            f"  Instead: pass a float (e.g. {name}=float(...) or np.asarray(..., dtype=float)).")
+
+
+# ----------------------------------------------------------------------------- the compiled callables
+class _Compiled:
+    """A generated function, compiled on first use with the requested backend."""
+
+    def __init__(self, f, wrt_names, single, mode, backend):
+        if backend not in BACKENDS:
+            raise SourceDiffError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        self.f = f
+        self.wrt_names = wrt_names
+        self.single = single
+        self.mode = mode
+        self.backend_requested = backend
+        self.params = _params_of(f)
+        self._built: dict = {}
+        self._modules: dict = {}
+        self._last = None  # the scalar pattern of the last call
+
+    def built_for(self, pattern=()) -> Built:
+        if pattern not in self._built:
+            self._built[pattern] = build(self.f, self.wrt_names, self.mode, self.single, pattern)
+        return self._built[pattern]
+
+    @property
+    def built(self) -> Built:
+        return self.built_for(self._last if self._last is not None else ())
+
+    @property
+    def source(self) -> str:
+        return self.built.source
+
+    def module(self, pattern):
+        if pattern not in self._modules:
+            b = self.built_for(pattern)
+            kw = {"extra_globals": b.extra_globals} if b.extra_globals else {}
+            self._modules[pattern] = _backend.load(
+                b.source, name=b.entry, backend=self.backend_requested, entry_points=(b.entry,),
+                key_parts=(_source_key(self.f), tuple(self.wrt_names), self.mode), **kw)
+        return self._modules[pattern]
+
+    def call(self, args):
+        pattern = tuple(p for p, a in zip(self.params, args) if not isinstance(a, np.ndarray))
+        self._last = pattern
+        mod = self.module(pattern)
+        return mod.functions[self.built_for(pattern).entry](*args)
+
+    @property
+    def backend(self):
+        if self._last is None or self._last not in self._modules:
+            return None
+        return self._modules[self._last].backend_for(self.built.entry)
+
+    def prepare(self, args, kwargs, fname, extra=0):
+        vals = _bind_args(self.f, self.params, args, kwargs, extra)
+        positions = [self.params.index(w) for w in self.wrt_names]
+        for w, k in zip(self.wrt_names, positions):
+            _check_float(w, vals[k], fname)
+        return list(_backend.normalize_args(vals, positions))
+
+
+def _source_key(f) -> str:
+    try:
+        src = inspect.getsource(f)
+    except (OSError, TypeError):
+        src = repr(f)
+    return src + repr(getattr(f, "__defaults__", None))
+
+
+class _Transformed:
+    """What grad(), vjp(), jvp()... return: a callable with `.source` and `.backend`."""
+
+    def __init__(self, compiled: _Compiled, call, name: str):
+        self._compiled = compiled
+        self._call = call
+        self.__name__ = name
+        self.__qualname__ = name
+        self.__doc__ = f"{name}: generated by sourcediff ({compiled.mode} mode)"
+
+    def __call__(self, *args, **kwargs):
+        return self._call(*args, **kwargs)
+
+    @property
+    def source(self) -> str:
+        return self._compiled.source
+
+    @property
+    def backend(self):
+        return self._compiled.backend
+
+    def __repr__(self):
+        return f"<sourcediff {self.__name__} of {self._compiled.f.__qualname__}>"
+
+
+def _seed_for(value):
+    if isinstance(value, tuple):
+        return tuple(_seed_for(v) for v in value)
+    return np.ones_like(value) if np.ndim(value) else 1.0
+
+
+def _copy_aliases(grads, inputs=()):
+    if not isinstance(grads, tuple):
+        return grads
+    seen = [id(x) for x in inputs]
+    out = []
+    for gr in grads:
+        if isinstance(gr, np.ndarray) and id(gr) in seen:
+            gr = gr.copy()
+        seen.append(id(gr))
+        out.append(gr)
+    return tuple(out)
+
+
+def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
+    def run(*args, **kwargs):
+        vals = comp.prepare(args, kwargs, fname)
+        n_out = comp.built.function.n_primal
+        seeds = [1.0] * n_out
+        value, grads = comp.call(vals + seeds)
+        if n_out != 1 or np.ndim(value) != 0:
+            raise SourceDiffError(
+                f"{fname}() needs {comp.f.__qualname__}() to return one scalar, but it returned "
+                f"{'a tuple' if n_out != 1 else 'an array of shape ' + str(np.shape(value))}.\n"
+                "  Instead: reduce the output to a scalar (np.sum, np.mean), or use vjp / jacobian.")
+        grads = _copy_aliases(grads)
+        return (value, grads) if want_value else grads
+    return run
+
+
+def grad(f, wrt=0, *, mode: str = "reverse", backend: str = "auto"):
+    """Gradient of scalar-valued `f` with respect to the argument(s) `wrt`."""
+    names, single = resolve_wrt(f, wrt)
+    if mode == "forward":
+        return forward_grad(f, names, single, backend)
+    _check_mode(mode)
+    comp = _Compiled(f, names, single, "reverse", backend)
+    return _Transformed(comp, _reverse_call(comp, "grad", False), f"grad_{f.__name__}")
+
+
+def value_and_grad(f, wrt=0, *, mode: str = "reverse", backend: str = "auto"):
+    """`(f(*args), grad)` in one pass."""
+    names, single = resolve_wrt(f, wrt)
+    if mode == "forward":
+        g = forward_grad(f, names, single, backend, want_value=True)
+        return g
+    _check_mode(mode)
+    comp = _Compiled(f, names, single, "reverse", backend)
+    return _Transformed(comp, _reverse_call(comp, "value_and_grad", True), f"value_and_grad_{f.__name__}")
+
+
+def vjp(f, wrt=0, *, backend: str = "auto"):
+    """`vf(*args, cotangent) -> (f(*args), cotangent pulled back to the wrt argument(s))`."""
+    names, single = resolve_wrt(f, wrt)
+    comp = _Compiled(f, names, single, "reverse", backend)
+
+    def run(*args, **kwargs):
+        if not args:
+            raise SourceDiffError("vjp: pass the arguments of the function, then the cotangent")
+        *fargs, cot = args
+        vals = comp.prepare(tuple(fargs), kwargs, "vjp", extra=1)
+        n_out = comp.built.function.n_primal
+        tuple_out = comp.built.function.primal_tuple
+        cots = list(cot) if tuple_out else [cot]
+        if len(cots) != n_out:
+            raise SourceDiffError(f"vjp: the function returns {n_out} values; pass a tuple of {n_out} cotangents")
+        cots = [_as_float(c) for c in cots]
+        try:
+            value, grads = comp.call(vals + cots)
+        except Exception:
+            primal = comp.f(*vals)
+            _check_cotangent_shapes(primal if tuple_out else (primal,), cots)
+            raise
+        _check_cotangent_shapes(value if tuple_out else (value,), cots)
+        return value, _copy_aliases(grads, cots)
+    return _Transformed(comp, run, f"vjp_{f.__name__}")
+
+
+def _as_float(c):
+    if isinstance(c, (int, float, np.number)):
+        return float(c)
+    return np.ascontiguousarray(c, dtype=np.result_type(np.asarray(c).dtype, np.float32) if np.asarray(c).dtype == np.float32 else np.float64)
+
+
+def _check_cotangent_shapes(values, cots):
+    for v, c in zip(values, cots):
+        if np.shape(v) != np.shape(c):
+            raise SourceDiffError(f"vjp: the cotangent has shape {np.shape(c)} but the output has shape "
+                                  f"{np.shape(v)}; pass a cotangent shaped like the output")
+
+
+def _check_mode(mode):
+    if mode not in MODES:
+        raise SourceDiffError(f"mode must be one of {MODES}, not {mode!r}")
+
+
+# ----------------------------------------------------------------------------- forward mode
+def _forward_call(comp: _Compiled, fname: str):
+    def run(*args, **kwargs):
+        if not args:
+            raise SourceDiffError(f"{fname}: pass the arguments of the function, then the tangent")
+        *fargs, tan = args
+        vals = comp.prepare(tuple(fargs), kwargs, fname, extra=1)
+        tans = [tan] if comp.single else list(tan) if isinstance(tan, (tuple, list)) else None
+        if tans is None or len(tans) != len(comp.wrt_names):
+            raise SourceDiffError(f"{fname}: pass one tangent per wrt argument ({len(comp.wrt_names)}), as a tuple")
+        positions = [comp.params.index(w) for w in comp.wrt_names]
+        tans_n = []
+        for k, t in zip(positions, tans):
+            if np.shape(t) != np.shape(vals[k]):
+                raise SourceDiffError(f"{fname}: the tangent for {comp.params[k]!r} has shape {np.shape(t)}, "
+                                      f"but the argument has shape {np.shape(vals[k])}")
+            tans_n.append(_like(t, vals[k]))
+        return comp.call(vals + tans_n)
+    return run
+
+
+def _like(t, x):
+    if isinstance(x, np.ndarray):
+        return np.ascontiguousarray(t, dtype=x.dtype)
+    return float(t)
+
+
+def jvp(f, wrt=0, *, backend: str = "auto"):
+    """`jf(*args, tangent) -> (f(*args), directional derivative)`."""
+    names, single = resolve_wrt(f, wrt)
+    comp = _Compiled(f, names, single, "forward", backend)
+    return _Transformed(comp, _forward_call(comp, "jvp"), f"jvp_{f.__name__}")
+
+
+def forward_grad(f, names, single, backend, want_value=False):
+    """Gradient by forward mode: one tangent pass per input element."""
+    comp = _Compiled(f, names, single, "forward", backend)
+    call = _forward_call(comp, "grad")
+
+    def run(*args, **kwargs):
+        vals = comp.prepare(args, kwargs, "grad")
+        positions = [comp.params.index(w) for w in names]
+        grads = []
+        value = None
+        for j, k in enumerate(positions):
+            x = vals[k]
+            g = np.zeros(np.shape(x), dtype=np.result_type(x, np.float32) if np.asarray(x).dtype == np.float32 else float)
+            for idx in np.ndindex(*np.shape(x)):
+                tans = [np.zeros_like(vals[p]) if np.ndim(vals[p]) else 0.0 for p in positions]
+                e = np.zeros(np.shape(x))
+                e[idx] = 1.0
+                tans[j] = e if np.ndim(x) else 1.0
+                value, d = call(*vals, tans[0] if single else tuple(tans))
+                if np.ndim(d) != 0:
+                    raise SourceDiffError("grad needs a scalar output; use jacobian for array outputs")
+                g[idx] = d
+            grads.append(g if np.ndim(x) else float(g))
+        out = grads[0] if single else tuple(grads)
+        return (value, out) if want_value else out
+    return _Transformed(comp, run, f"grad_{f.__name__}")
+
+
+# ----------------------------------------------------------------------------- the decorator
+class Differentiable:
+    """A function with its derivatives attached: `f.grad(...)`, `f.source("reverse")`."""
+
+    def __init__(self, f, wrt=0, backend="auto"):
+        functools.update_wrapper(self, f)
+        self.fn = f
+        self.wrt = wrt
+        self.backend = backend
+        self._cache = {}
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+    def _get(self, kind):
+        if kind not in self._cache:
+            maker = {"grad": grad, "value_and_grad": value_and_grad, "vjp": vjp, "jvp": jvp}[kind]
+            self._cache[kind] = maker(self.fn, self.wrt, backend=self.backend)
+        return self._cache[kind]
+
+    def grad(self, *args, **kwargs):
+        return self._get("grad")(*args, **kwargs)
+
+    def value_and_grad(self, *args, **kwargs):
+        return self._get("value_and_grad")(*args, **kwargs)
+
+    def vjp(self, *args, **kwargs):
+        return self._get("vjp")(*args, **kwargs)
+
+    def jvp(self, *args, **kwargs):
+        return self._get("jvp")(*args, **kwargs)
+
+    def source(self, mode: str = "reverse") -> str:
+        return show(self.fn, self.wrt, mode)
+
+
+def differentiate(f=None, *, wrt=0, backend: str = "auto"):
+    """Decorator: `@differentiate` or `@differentiate(wrt=("W", "V"), backend="numba")`."""
+    if f is None:
+        return lambda fn: Differentiable(fn, wrt, backend)
+    return Differentiable(f, wrt, backend)
+
+
+def show(f, wrt=0, mode: str = "reverse") -> str:
+    """The generated source of `f`'s derivative, as readable Python."""
+    if isinstance(f, Differentiable):
+        f = f.fn
+    _check_mode(mode)
+    names, single = resolve_wrt(f, wrt)
+    return build(f, names, mode, single).source
+
+
+def show_ir(f) -> str:
+    """The IR of `f` as text (for debugging)."""
+    return format_function(lowered(f))
+
+
+# ----------------------------------------------------------------------------- checking
+def check_grad(f, *args, wrt=0, eps: float = 1e-6, backend: str = "auto") -> float:
+    """Max relative error between the generated gradient and central finite differences."""
+    if isinstance(f, Differentiable):
+        f = f.fn
+    names, single = resolve_wrt(f, wrt)
+    g = grad(f, tuple(names), backend=backend)(*args)
+    params = _params_of(f)
+    args = [np.array(a, dtype=float) if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating) else a
+            for a in args]
+    worst = 0.0
+    for name, gk in zip(names, g):
+        k = params.index(name)
+        x = args[k]
+        fd = np.zeros(np.shape(x))
+        for idx in np.ndindex(*np.shape(x)):
+            def at(delta):
+                a2 = list(args)
+                if np.ndim(x):
+                    xx = np.array(x, dtype=float)
+                    xx[idx] += delta
+                    a2[k] = xx
+                else:
+                    a2[k] = float(x) + delta
+                return float(f(*a2))
+            fd[idx] = (at(eps) - at(-eps)) / (2 * eps)
+        err = np.max(np.abs(np.asarray(gk) - fd) / np.maximum(1.0, np.abs(fd))) if np.size(fd) else 0.0
+        worst = max(worst, float(err))
+    return worst
+
+
+def supported() -> list:
+    """`(qualified name, has_adjoint, has_tangent)` for every primitive with rules."""
+    out = []
+    for r in REGISTRY.rules():
+        if r.nondiff:
+            out.append((r.name, True, True))
+        else:
+            out.append((r.name, bool(r.adjoint or r.adjoint_inplace), bool(r.tangent)))
+    return sorted(set(out))

@@ -1,0 +1,198 @@
+"""Optimization passes on generated IR: the first contribution to an adjoint assigns instead
+of adding to zeros, dead code goes, constant arithmetic folds."""
+from __future__ import annotations
+
+import operator
+
+from .ir import Assign, Const, Effect, For, Function, If, Name, Prim, SetItem, While, blocks_of, reads
+from .templates import fold
+
+
+def first_assign(stmts: list, owned: set) -> None:
+    """`x_bar = zeros_like(x)` followed in the same block by `x_bar = x_bar + c` becomes
+    `x_bar = c` (unless x_bar is updated in place and must be a fresh array)."""
+    for s in stmts:
+        for b in blocks_of(s):
+            first_assign(b, owned)
+    k = 0
+    while k < len(stmts):
+        s = stmts[k]
+        if isinstance(s, Assign) and s.tag == "init" and s.target not in owned:
+            for j in range(k + 1, len(stmts)):
+                t = stmts[j]
+                touches = s.target in _all_names(t)
+                if not touches:
+                    continue
+                if isinstance(t, Assign) and t.tag == "acc" and t.target == s.target \
+                        and s.target not in _operand_names(t.value.args[1:]):
+                    t.value = t.value.args[1]
+                    t.tag = "assign"
+                    del stmts[k]
+                    k -= 1
+                break
+        k += 1
+
+
+def _operand_names(values) -> set:
+    return {v.id for v in values if isinstance(v, Name)}
+
+
+def _all_names(s) -> set:
+    out = set()
+    stack = [s]
+    while stack:
+        t = stack.pop()
+        out.update(reads(t))
+        if isinstance(t, (Assign, SetItem)):
+            out.add(t.target)
+        for b in blocks_of(t):
+            stack.extend(b)
+    return out
+
+
+def fold_constants(stmts: list) -> None:
+    for s in stmts:
+        if isinstance(s, Assign) and isinstance(s.value, Prim):
+            s.value = fold(s.value)
+        for b in blocks_of(s):
+            fold_constants(b)
+
+
+def eliminate_dead_code(fn: Function) -> None:
+    """Drop assignments whose result nobody reads (repeat until nothing changes)."""
+    keep = {v.id for v in fn.returns if isinstance(v, Name)}
+    while True:
+        used = set(keep)
+        for s in _walk(fn.body):
+            used.update(reads(s))
+        removed = _remove_unused(fn.body, used)
+        if not removed:
+            return
+
+
+def _remove_unused(stmts: list, used: set) -> bool:
+    removed = False
+    k = 0
+    while k < len(stmts):
+        s = stmts[k]
+        for b in blocks_of(s):
+            removed |= _remove_unused(b, used)
+        if isinstance(s, Assign) and s.target not in used and s.tag != "pop":
+            del stmts[k]
+            removed = True
+            continue
+        empty_if = isinstance(s, If) and not s.body and not s.orelse
+        empty_loop = isinstance(s, (For, While)) and not s.body and not (s.counter and s.counter in used)
+        if empty_if or empty_loop:
+            del stmts[k]
+            removed = True
+            continue
+        k += 1
+    return removed
+
+
+def _walk(stmts):
+    for s in stmts:
+        if isinstance(s, list):
+            yield from _walk(s)
+            continue
+        yield s
+        for b in blocks_of(s):
+            yield from _walk(b)
+
+
+def optimize(fn: Function, owned: set = frozenset(), scalar_params=()) -> Function:
+    fold_constants(fn.body)
+    first_assign(fn.body, set(owned))
+    drop_same_shape_unbroadcast(fn, scalar_params)
+    eliminate_dead_code(fn)
+    return fn
+
+
+# ----------------------------------------------------------------------------- shapes
+# Which values provably have the same shape: elementwise ops keep their operand's shape,
+# and adjoints have their primal's.  `unbroadcast(c, x)` is dropped where c and x match.
+import numpy as _np  # noqa: E402
+
+from . import ops as _ops, runtime as _rt  # noqa: E402
+
+SCALAR = "scalar"
+_UNARY_SAME = {_np.exp, _np.log, _np.sin, _np.cos, _np.tan, _np.tanh, _np.sqrt, _np.abs, _np.absolute,
+               _np.negative, _np.square, _np.reciprocal, _np.sign, operator.neg, _ops.identity,
+               _ops.stop_gradient, _rt.zeros_like, _np.positive}
+_BINARY_SAME = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, _np.add,
+                _np.subtract, _np.multiply, _np.divide, _np.power, _np.maximum, _np.minimum,
+                operator.lt, operator.le, operator.gt, operator.ge}
+_LIKE_ARG = {_rt.unbroadcast: 1, _rt.broadcast_like: 1, _rt.unreduce: 1, _rt.reshape_like: 1,
+             _rt.reduce_max_adjoint: 1, _rt.matmul_adjoint_a: 1, _rt.matmul_adjoint_b: 2,
+             _rt.dot_adjoint_a: 1, _rt.dot_adjoint_b: 2}
+_SCALAR_RESULT = {len, float, int}
+
+
+def infer_shapes(fn: Function, scalar_params=()) -> dict:
+    sym: dict = {}
+    for p in fn.params:
+        sym[p] = SCALAR if p in scalar_params else ("param", p)
+    counter = [0]
+
+    def fresh():
+        counter[0] += 1
+        return ("v", counter[0])
+
+    def of(v):
+        if isinstance(v, Const):
+            return SCALAR if isinstance(v.value, (int, float, bool)) else fresh()
+        return sym.get(v.id) or fresh()
+
+    def prim_shape(e: Prim):
+        op, args = e.op, e.args
+        if op in _UNARY_SAME and len(args) == 1 and not e.kwargs:
+            return of(args[0])
+        if op in _BINARY_SAME and len(args) == 2 and not e.kwargs:
+            a, b = of(args[0]), of(args[1])
+            if a == b or b == SCALAR:
+                return a
+            if a == SCALAR:
+                return b
+            return fresh()
+        if op in _LIKE_ARG and len(args) > _LIKE_ARG[op]:
+            return of(args[_LIKE_ARG[op]])
+        if op in _SCALAR_RESULT:
+            return SCALAR
+        if op in (_np.sum, _np.mean, _rt.sum, _rt.mean, _np.max, _np.min) and len(args) == 1 and not e.kwargs:
+            return SCALAR
+        return fresh()
+
+    assigned_twice = set()
+    seen = set()
+    for s in _walk(fn.body):
+        if isinstance(s, Assign):
+            if s.target in seen:
+                assigned_twice.add(s.target)
+            seen.add(s.target)
+    for _ in range(2):
+        for s in _walk(fn.body):
+            if isinstance(s, Assign) and s.tag != "pop":
+                if isinstance(s.value, Prim):
+                    new = prim_shape(s.value)
+                else:
+                    new = of(s.value)
+                old = sym.get(s.target)
+                if s.target in assigned_twice and old is not None and old != new:
+                    if not (s.tag in ("reset",) and old == new):
+                        sym[s.target] = ("multi", s.target)
+                        continue
+                if s.target not in assigned_twice or old is None:
+                    sym[s.target] = new
+    return sym
+
+
+def drop_same_shape_unbroadcast(fn: Function, scalar_params=()) -> None:
+    sym = infer_shapes(fn, scalar_params)
+    for s in _walk(fn.body):
+        if isinstance(s, Assign) and isinstance(s.value, Prim) and s.value.op in (_rt.unbroadcast, _rt.broadcast_like):
+            a, b = s.value.args[0], s.value.args[1]
+            sa = SCALAR if isinstance(a, Const) else sym.get(a.id) if isinstance(a, Name) else None
+            sb = sym.get(b.id) if isinstance(b, Name) else (SCALAR if isinstance(b, Const) else None)
+            if sa is not None and sa == sb:
+                s.value = Prim(_ops.identity, [a])

@@ -1,0 +1,389 @@
+"""Reverse mode: the adjoint transform (IR -> IR), DESIGN.md section 3.
+
+The generated function runs the forward sweep (the primal statements, plus tape pushes of
+values the backward sweep needs and that a loop overwrites), then the backward sweep: for
+each active statement in reverse order, its adjoint rule.  The invariant that makes loops,
+branches and in-place writes work: when the adjoint of a statement runs, every primal name
+it reads holds the value it had right after that statement ran.  Tapes restore it:
+
+* a name defined inside a loop body is pushed at the end of its block and popped at the
+  start of that block's backward sweep (one push per execution of the block);
+* a name assigned inside a loop nested deeper than the block that defines it (a
+  loop-carried variable) is pushed before each such assignment and popped after its adjoint;
+* an in-place write `x[i] = v` saves the old `x[i]` and writes it back after its adjoint.
+
+Branch choices, loop bounds and trip counts are just names the backward sweep reads, so the
+same mechanism tapes them.
+"""
+from __future__ import annotations
+
+import operator
+
+from . import optimize, runtime
+from .analysis import activity, block_info
+from .errors import error_at
+from .ir import (Assign, Const, Effect, For, Function, If, Name, Prim, SetItem, While, blocks_of,
+                 reads, walk)
+from .names import NameGen
+from .rules.registry import REGISTRY, qualified_name
+from .templates import expand
+
+ZEROS = runtime.zeros_like
+
+
+class ReverseTransform:
+    def __init__(self, fn: Function, wrt: list, names: NameGen, scalar_params=()):
+        self.fn = fn
+        self.scalar_params = tuple(scalar_params)
+        self.wrt = list(wrt)
+        self.names = names
+        self.active = activity(fn, self.wrt)
+        self.info = block_info(fn)
+        self.bar_names: dict = {}
+        self.owned: set = set()  # adjoints updated in place: must start as fresh arrays
+        self.bwd_reads: set = set()  # primal names the backward sweep reads
+        self.setitem_saves: dict = {}  # id(SetItem) -> name of the saved old value
+        self.seeds: list = []
+
+    # ------------------------------------------------------------------ names
+    def bar(self, name: str) -> str:
+        if name not in self.bar_names:
+            self.bar_names[name] = self.names.fresh(f"{name}_bar")
+        return self.bar_names[name]
+
+    def is_active(self, v) -> bool:
+        return isinstance(v, Name) and v.id in self.active
+
+    # ------------------------------------------------------------------ entry
+    def run(self) -> Function:
+        fn = self.fn
+        # seeds: the adjoints of the returned values, given by the caller
+        seed_params = []
+        seed_stmts = []
+        returned = [v for v in fn.returns]
+        for k, v in enumerate(returned):
+            if self.is_active(v) and returned.count(v) == 1 and v.id not in fn.params:
+                seed = self.bar(v.id)
+                seed_params.append(seed)
+                self.seeds.append(v.id)
+            else:
+                base = v.id if isinstance(v, Name) else f"out{k}"
+                seed = self.names.fresh(f"{base}_seed")
+                seed_params.append(seed)
+                if self.is_active(v):
+                    seed_stmts.append(self.accumulate(v.id, Name(seed)))
+        self.plan_saves(fn.body)
+        bwd = self.backward_block(fn.body, top=True)
+        bwd = self.init_block(fn.body, seed_stmts + bwd, top=True)
+        fwd = self.forward_block(fn.body)
+        tapes = [Assign(t, Prim(list, [])) for t in sorted(self.tape_names)]
+        body = tapes + fwd + bwd
+        grads = [Name(self.bar(w)) for w in self.wrt]
+        out = Function(f"{fn.name}_grad", fn.params + seed_params, body,
+                       [*fn.returns, *grads], tuple_return=True, filename=fn.filename,
+                       firstlineno=fn.firstlineno)
+        out.n_primal = len(fn.returns)
+        out.primal_tuple = fn.tuple_return
+        out.seed_params = seed_params
+        return out
+
+    # ------------------------------------------------------------------ backward sweep
+    def backward_block(self, stmts: list, top=False) -> list:
+        out = []
+        for s in reversed(stmts):
+            out += self.backward_stmt(s)
+        return out
+
+    def backward_stmt(self, s) -> list:
+        if isinstance(s, Assign):
+            return self.backward_assign(s)
+        if isinstance(s, SetItem):
+            return self.backward_setitem(s)
+        if isinstance(s, If):
+            body = self.init_block(s.body, self.backward_block(s.body))
+            orelse = self.init_block(s.orelse, self.backward_block(s.orelse))
+            if not body and not orelse:
+                return []
+            self.read(s.test)
+            return [If(s.test, body, orelse, loc=s.loc, origin=s.origin)]
+        if isinstance(s, For):
+            inner = self.init_block(s.body, self.backward_block(s.body))
+            if not inner:
+                return []
+            return self.backward_for(s, inner)
+        if isinstance(s, While):
+            inner = self.init_block(s.body, self.backward_block(s.body))
+            if not inner:
+                return []
+            self.read(Name(s.counter))
+            k = self.names.fresh("k")
+            return [For(k, Const(0), Name(s.counter), Const(1), inner, loc=s.loc, origin=s.origin)]
+        raise TypeError(type(s))  # pragma: no cover
+
+    def backward_for(self, s: For, inner: list) -> list:
+        stmts = []
+        if s.counter:
+            n = Name(s.counter)
+            self.read(n)
+        else:
+            for v in (s.start, s.stop, s.step):
+                self.read(v)
+            rng = self.names.temp()
+            stmts.append(Assign(rng, Prim(range, [s.start, s.stop, s.step])))
+            nn = self.names.fresh("n_" + s.var)
+            stmts.append(Assign(nn, Prim(len, [Name(rng)])))
+            n = Name(nn)
+        self.read(s.start)
+        self.read(s.step)
+        # iterate over the same indices backwards: range(last, start - step, -step)
+        last_stmts, last = expand("start + (n - 1) * step", {"start": s.start, "n": n, "step": s.step}, self.names)
+        stop_stmts, stop = expand("start - step", {"start": s.start, "step": s.step}, self.names)
+        neg_stmts, neg = expand("-step", {"step": s.step}, self.names)
+        stmts += last_stmts + stop_stmts + neg_stmts
+        stmts.append(For(s.var, last, stop, neg, inner, loc=s.loc, origin=s.origin))
+        return stmts
+
+    def backward_assign(self, s: Assign) -> list:
+        t = s.target
+        if t not in self.active:
+            return self.restore_after(s, [])
+        out = []
+        g = Name(self.bar(t))
+        v = s.value
+        if isinstance(v, Name):
+            if self.is_active(v):
+                out.append(self.accumulate(v.id, g))
+        elif isinstance(v, Prim):
+            out += self.apply_adjoint_rule(s, v, g)
+        out = [_with_origin(x, s) for x in out]
+        if self.reassigned_in_loop(t, s):
+            # the name takes its older value next: that value's adjoint starts from zero
+            out.append(Assign(g.id, Prim(ZEROS, [g]), loc=s.loc, tag="reset"))
+        return self.restore_after(s, out)
+
+    def apply_adjoint_rule(self, s: Assign, v: Prim, g: Name) -> list:
+        rule = REGISTRY.get(v.op)
+        if rule is None or (not rule.adjoint and not rule.adjoint_inplace):
+            if rule is not None and rule.nondiff:
+                return []
+            raise error_at(s.loc, f"no adjoint rule for {qualified_name(v.op)}() on a value that is differentiated",
+                           "register one with @sourcediff.adjoint, wrap the value in sourcediff.stop_gradient(...) "
+                           "if no derivative should flow, or mark the function sourcediff.non_differentiable")
+        try:
+            bound = rule.bind(v.args, v.kwargs)
+        except TypeError as exc:
+            raise error_at(s.loc, f"unsupported call of {rule.name}(): {exc}") from None
+        full = {p: Const(rule.defaults[p]) for p in rule.params if p in rule.defaults}
+        full.update(bound)
+        bindings = dict(full)
+        bindings["g"] = g
+        bindings["ans"] = Name(s.target)
+        out = []
+        for p, arg in full.items():
+            if not self.is_active(arg):
+                continue
+            if p in rule.adjoint_inplace:
+                self.owned.add(arg.id)
+                b = dict(bindings)
+                b[f"{p}_bar"] = Name(self.bar(arg.id))
+                stmts, _ = expand(rule.adjoint_inplace[p], b, self.names, statement=True)
+                out += stmts
+                self.note_reads(stmts, list(b.values()))
+            elif p in rule.adjoint:
+                stmts, c = expand(rule.adjoint[p], bindings, self.names)
+                out += stmts
+                out.append(self.accumulate(arg.id, c))
+                self.note_reads(stmts + [Assign("_", c)], [g])
+            elif p in rule.diff_params:
+                raise error_at(s.loc, f"{rule.name}() has no adjoint rule for its argument {p!r}",
+                               "use forward mode, or register an adjoint for it")
+        return out
+
+    def backward_setitem(self, s: SetItem) -> list:
+        out = []
+        if s.target in self.active:
+            tb = Name(self.bar(s.target))
+            self.owned.add(s.target)
+            self.read(s.index)
+            if self.is_active(s.value):
+                stmts, c = expand("sd.unbroadcast(sd.get_copy(x_bar, idx), v)", {"x_bar": tb, "idx": s.index, "v": s.value},
+                                  self.names)
+                out += stmts
+                out.append(self.accumulate(s.value.id, c))
+                self.read(s.value)
+            out.append(SetItem(tb.id, s.index, Const(0.0)))
+            out = [_with_origin(x, s) for x in out]
+        save = self.setitem_saves.get(id(s))
+        if save is not None:
+            out.append(SetItem(s.target, s.index, Name(save), loc=s.loc, tag="restore"))
+            self.read(Name(save))
+        return out
+
+    def accumulate(self, name: str, c) -> Assign:
+        b = self.bar(name)
+        return Assign(b, Prim(operator.add, [Name(b), c]), tag="acc")
+
+    # ------------------------------------------------------------------ reads by the backward sweep
+    def read(self, v) -> None:
+        if isinstance(v, Name):
+            self.bwd_reads.add(v.id)
+
+    def note_reads(self, stmts, exclude) -> None:
+        mine = {x.id for x in exclude if isinstance(x, Name)}
+        defined = {st.target for st in stmts if isinstance(st, Assign)}
+        for st in stmts:
+            for r in reads(st):
+                if r not in defined and r not in mine and r not in self.bar_names.values():
+                    self.bwd_reads.add(r)
+
+    # ------------------------------------------------------------------ tapes
+    def plan_saves(self, stmts) -> None:
+        """In-place writes whose target the backward sweep may read save the old value."""
+        for s in walk(stmts):
+            if isinstance(s, SetItem):
+                self.setitem_saves[id(s)] = self.names.fresh(f"{s.target}_old")
+
+    def reassigned_in_loop(self, name: str, s) -> bool:
+        blk = self.info.stmt_block.get(id(s))
+        home = self.info.def_block.get(name)
+        return blk is not None and home is not None and self.info.loop_depth[blk] > self.info.loop_depth[home]
+
+    def restore_after(self, s: Assign, out: list) -> list:
+        """Pop a loop-carried name after the adjoint of its (re)assignment."""
+        if self.reassigned_in_loop(s.target, s) and self._needs_tape(s.target):
+            self.tape_restore.add(s.target)
+            out = out + [Assign(s.target, Prim(list.pop, [Name(self.tape(s.target, "restore"))]), tag="pop")]
+        return out
+
+    @property
+    def tape_restore(self) -> set:
+        if not hasattr(self, "_tape_restore"):
+            self._tape_restore = set()
+        return self._tape_restore
+
+    @property
+    def tape_names(self) -> dict:
+        if not hasattr(self, "_tape_names"):
+            self._tape_names = {}
+        return self._tape_names
+
+    def tape(self, name: str, kind: str) -> str:
+        key = (name, kind)
+        if key not in self._tape_keys():
+            t = self.names.fresh(f"{name}_tape" if kind == "snap" else f"{name}_stack")
+            self._tapes[key] = t
+            self.tape_names[t] = key
+        return self._tapes[key]
+
+    def _tape_keys(self):
+        if not hasattr(self, "_tapes"):
+            self._tapes = {}
+        return self._tapes
+
+    def _needs_tape(self, name: str) -> bool:
+        return name in self._later_reads()
+
+    def _later_reads(self) -> set:
+        if not hasattr(self, "_all_bwd_reads"):
+            self._all_bwd_reads = self._prescan_reads()
+        return self._all_bwd_reads
+
+    def _prescan_reads(self) -> set:
+        """Every primal name some adjoint could read (a dry run of the backward sweep)."""
+        dry = ReverseTransform.__new__(ReverseTransform)
+        dry.__dict__.update({k: v for k, v in self.__dict__.items() if not k.startswith("_")})
+        dry.names = NameGen(self.names.taken)
+        dry.bar_names = dict(self.bar_names)
+        dry.owned = set()
+        dry.bwd_reads = set()
+        dry._all_bwd_reads = set()
+        bwd = dry.init_block(self.fn.body, dry.backward_block(self.fn.body), top=True)
+        # simplify as the final code will be, then see what the backward sweep still reads
+        probe = Function("probe", list(self.fn.params), list(self.fn.body) + bwd, [])
+        optimize.fold_constants(bwd)
+        optimize.first_assign(bwd, {dry.bar(n) for n in dry.owned})
+        optimize.drop_same_shape_unbroadcast(probe, self.scalar_params)
+        defined = set(dry.bar_names.values())
+        for st in walk(bwd):
+            if isinstance(st, Assign) and st.tag not in ("pop",):
+                defined.add(st.target)
+        used = set()
+        for st in walk(bwd):
+            used.update(reads(st))
+        loop_vars = {st.var for st in walk(self.fn.body) if isinstance(st, For)}
+        return (used - (defined - set(self.info.def_block)) - loop_vars) | set(self.setitem_saves.values())
+
+    def snapshot_names(self, block) -> list:
+        """Names defined in `block` (inside a loop) that the backward sweep reads."""
+        if self.info.loop_depth[id(block)] == 0:
+            return []
+        needed = self._later_reads()
+        out = []
+        for name, home in self.info.def_block.items():
+            if home == id(block) and name in needed and name not in self.fn.params:
+                out.append(name)
+        for s in block:
+            if isinstance(s, SetItem) and id(s) in self.setitem_saves:
+                out.append(self.setitem_saves[id(s)])
+        return sorted(set(out))
+
+    def init_block(self, block: list, bwd: list, top=False) -> list:
+        """Prefix a backward block with its pops and the zero adjoints of names it defines."""
+        head = []
+        for name in self.snapshot_names(block):
+            head.append(Assign(name, Prim(list.pop, [Name(self.tape(name, "snap"))]), tag="pop"))
+        defined_here = [n for n, b in self.info.def_block.items() if b == id(block)]
+        if top:
+            defined_here = list(dict.fromkeys(self.fn.params + defined_here))
+        for name in defined_here:
+            if name in self.seeds:
+                continue
+            if name in self.active or (top and name in self.wrt):
+                head.append(Assign(self.bar(name), Prim(ZEROS, [Name(name)]), tag="init"))
+        return head + bwd
+
+    # ------------------------------------------------------------------ forward sweep
+    def forward_block(self, stmts: list) -> list:
+        out = []
+        for s in stmts:
+            if isinstance(s, Assign):
+                if self.reassigned_in_loop(s.target, s) and s.target in self.tape_restore:
+                    t = self.tape(s.target, "restore")
+                    out.append(Effect(Prim(list.append, [Name(t), Name(s.target)]), tag="push"))
+                out.append(s)
+            elif isinstance(s, SetItem):
+                save = self.setitem_saves.get(id(s))
+                if save is not None:
+                    out.append(Assign(save, Prim(runtime.get_copy, [Name(s.target), s.index]),
+                                      loc=s.loc, origin=s.origin, tag="save"))
+                out.append(s)
+            elif isinstance(s, If):
+                out.append(If(s.test, self.forward_block(s.body), self.forward_block(s.orelse),
+                              loc=s.loc, origin=s.origin))
+            elif isinstance(s, For):
+                out.append(For(s.var, s.start, s.stop, s.step, self.forward_block(s.body),
+                               break_flag=s.break_flag, counter=s.counter, loc=s.loc, origin=s.origin))
+            elif isinstance(s, While):
+                out.append(While(s.test, self.forward_block(s.body), counter=s.counter,
+                                 loc=s.loc, origin=s.origin))
+            else:  # pragma: no cover
+                out.append(s)
+        # end of block: push the names the backward sweep will pop at its start
+        for name in self.snapshot_names(stmts):
+            t = self.tape(name, "snap")
+            out.append(Effect(Prim(list.append, [Name(t), Name(name)]), tag="push"))
+        return out
+
+
+def _with_origin(stmt, src):
+    stmt.comment = True
+    if stmt.loc is None:
+        stmt.loc = src.loc
+    if stmt.origin is None:
+        stmt.origin = src.origin
+    return stmt
+
+
+def reverse(fn: Function, wrt: list, names: NameGen, scalar_params=()) -> Function:
+    """The adjoint of `fn` with respect to the parameters `wrt`."""
+    return ReverseTransform(fn, wrt, names, scalar_params).run()

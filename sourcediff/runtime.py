@@ -1,0 +1,1112 @@
+"""Runtime helpers called by generated gradient code.
+
+Generated code imports this module as ``sd`` and calls ``sd.unbroadcast(g, x)``,
+``sd.sum(x, axis, keepdims)`` and so on. Every helper is two things at once:
+
+* a plain NumPy function (what the Python backend runs), and
+* a ``numba.extending.overload`` of that same function (what ``numba.njit`` compiles),
+
+so one generated source runs under both backends. Overloads specialise at compile time on
+the argument types (ndim, scalar vs array, axis None / int / tuple, literal ``keepdims``).
+Nothing is compiled at import; Numba is optional (without it only the NumPy versions exist).
+
+Numba notes: ``keepdims`` must be a compile-time constant (write ``keepdims=True`` literally,
+as generated code does); ``axis`` may be a run-time int or tuple of ints.
+"""
+
+import builtins
+import functools
+
+import numpy as np
+
+__all__ = [
+    # adjoint plumbing
+    "zeros_like", "unbroadcast", "broadcast_like", "add_at", "tape_array",
+    # reductions
+    "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp",
+    "unreduce", "reduce_max_adjoint",
+    # linear algebra and shapes
+    "matmul", "dot", "matmul_adjoint_a", "matmul_adjoint_b", "dot_adjoint_a",
+    "dot_adjoint_b", "transpose", "transpose_adjoint", "reshape", "reshape_like",
+]
+
+
+def _is_scalar(x):
+    """True for Python/NumPy scalars (not for arrays, including 0-d arrays)."""
+    return not isinstance(x, np.ndarray) and np.ndim(x) == 0
+
+
+# ---------------------------------------------------------------------------------------
+# Adjoint plumbing (NumPy versions)
+# ---------------------------------------------------------------------------------------
+
+def zeros_like(x):
+    """Float zero shaped like ``x``: ``0.0`` for scalars, a fresh zeros array for arrays."""
+    if isinstance(x, np.ndarray):
+        dt = x.dtype if x.dtype.kind in "fc" else np.float64
+        return np.zeros(x.shape, dt)
+    if isinstance(x, (np.floating, np.complexfloating)):
+        return x.dtype.type(0)
+    if isinstance(x, complex):
+        return 0j
+    if np.ndim(x) == 0:
+        return 0.0
+    return np.zeros(np.shape(x))
+
+
+def unbroadcast(g, like):
+    """Sum ``g`` down to the shape of ``like`` (the adjoint of NumPy broadcasting)."""
+    shape = np.shape(like)
+    if _is_scalar(like) or shape == ():
+        return np.sum(g) if isinstance(g, np.ndarray) else g
+    gshape = np.shape(g)
+    if gshape == shape:
+        return g
+    if len(gshape) < len(shape):   # g was never broadcast up: spread it instead
+        return broadcast_like(g, like)
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1)
+    return np.sum(g, axis=axes).reshape(shape)
+
+
+def broadcast_like(t, like):
+    """Broadcast ``t`` up to ``np.shape(like)`` (a fresh array; ``t`` itself if shapes match)."""
+    if _is_scalar(like):
+        return t[()] if isinstance(t, np.ndarray) else t
+    if isinstance(t, np.ndarray) and t.shape == like.shape:
+        return t
+    out = np.empty(like.shape, np.result_type(t))
+    out[...] = t
+    return out
+
+
+def add_at(a, idx, v):
+    """In place ``np.add.at(a, idx, v)``: accumulate ``v`` into ``a[idx]`` (repeats add up)."""
+    np.add.at(a, idx, v)
+
+
+def tape_array(n):
+    """A float64 tape of ``n`` scalars: ``np.empty(n)``."""
+    return np.empty(n)
+
+
+# ---------------------------------------------------------------------------------------
+# Reductions (NumPy versions): NumPy semantics for axis=None/int/tuple and keepdims
+# ---------------------------------------------------------------------------------------
+
+def sum(x, axis=None, keepdims=False):  # noqa: A001 (shadows builtin on purpose)
+    """``np.sum(x, axis, keepdims=keepdims)``."""
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    """``np.mean(x, axis, keepdims=keepdims)``."""
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims=False):  # noqa: A001
+    """``np.max(x, axis, keepdims=keepdims)``."""
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims=False):  # noqa: A001
+    """``np.min(x, axis, keepdims=keepdims)``."""
+    return np.min(x, axis=axis, keepdims=keepdims)
+
+
+def prod(x, axis=None, keepdims=False):
+    """``np.prod(x, axis, keepdims=keepdims)``."""
+    return np.prod(x, axis=axis, keepdims=keepdims)
+
+
+def var(x, axis=None, ddof=0, keepdims=False):
+    """``np.var(x, axis, ddof=ddof, keepdims=keepdims)``."""
+    return np.var(x, axis=axis, ddof=ddof, keepdims=keepdims)
+
+
+def std(x, axis=None, ddof=0, keepdims=False):
+    """``np.std(x, axis, ddof=ddof, keepdims=keepdims)``."""
+    return np.std(x, axis=axis, ddof=ddof, keepdims=keepdims)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """Stable ``log(sum(exp(x), axis))`` (as ``scipy.special.logsumexp``)."""
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    s = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=keepdims))
+    return s + (m if keepdims else np.reshape(m, np.shape(s)))
+
+
+def unreduce(g, x, axis=None, keepdims=False):
+    """Broadcast a reduction result ``g`` back to ``x``'s shape (a fresh array)."""
+    if _is_scalar(x):
+        return g[()] if isinstance(g, np.ndarray) else g
+    if not keepdims:
+        if axis is None:
+            g = np.reshape(g, (1,) * x.ndim)
+        else:
+            g = np.expand_dims(g, axis)
+    out = np.empty(x.shape, np.result_type(g))
+    out[...] = g
+    return out
+
+
+def reduce_max_adjoint(g, x, ans, axis=None, keepdims=False):
+    """Adjoint of ``ans = max(x, axis)`` (or min): ``g`` split evenly among the ties."""
+    if _is_scalar(x):
+        return g
+    gf = unreduce(g, x, axis, keepdims)
+    eq = x == unreduce(ans, x, axis, keepdims)
+    cnt = unreduce(np.sum(eq, axis=axis, keepdims=keepdims), x, axis, keepdims)
+    return gf * eq / cnt.astype(gf.dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# Linear algebra and shapes (NumPy versions)
+# ---------------------------------------------------------------------------------------
+
+def matmul(a, b):
+    """``a @ b``."""
+    return np.matmul(a, b)
+
+
+def dot(a, b):
+    """``np.dot(a, b)`` (scalar operands multiply)."""
+    return np.dot(a, b)
+
+
+def matmul_adjoint_a(g, a, b):
+    """Cotangent of ``a`` for ``c = a @ b`` given ``g = c_bar``."""
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 1 and nb == 1:
+        return g * b
+    if na == 2 and nb == 1:
+        return np.outer(g, b)
+    if na == 1 and nb == 2:
+        return np.matmul(b, g)
+    if na == 2 and nb == 2:
+        return np.matmul(g, b.T)
+    # batched (Python backend only)
+    if nb == 1:
+        return unbroadcast(g[..., None] * b, a)
+    if na == 1:
+        return unbroadcast(np.matmul(b, g[..., None])[..., 0], a)
+    return unbroadcast(np.matmul(g, np.swapaxes(b, -1, -2)), a)
+
+
+def matmul_adjoint_b(g, a, b):
+    """Cotangent of ``b`` for ``c = a @ b`` given ``g = c_bar``."""
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 1 and nb == 1:
+        return g * a
+    if na == 2 and nb == 1:
+        return np.matmul(a.T, g)
+    if na == 1 and nb == 2:
+        return np.outer(a, g)
+    if na == 2 and nb == 2:
+        return np.matmul(a.T, g)
+    # batched (Python backend only)
+    if na == 1:
+        return unbroadcast(a[:, None] * g[..., None, :], b)
+    if nb == 1:
+        return unbroadcast(np.matmul(np.swapaxes(a, -1, -2), g[..., None])[..., 0], b)
+    return unbroadcast(np.matmul(np.swapaxes(a, -1, -2), g), b)
+
+
+def dot_adjoint_a(g, a, b):
+    """Cotangent of ``a`` for ``c = np.dot(a, b)`` (1-D/2-D or scalar operands)."""
+    if np.ndim(a) == 0:
+        return g * b if np.ndim(b) == 0 else np.sum(g * b)
+    if np.ndim(b) == 0:
+        return g * b
+    return matmul_adjoint_a(g, a, b)
+
+
+def dot_adjoint_b(g, a, b):
+    """Cotangent of ``b`` for ``c = np.dot(a, b)`` (1-D/2-D or scalar operands)."""
+    if np.ndim(b) == 0:
+        return g * a if np.ndim(a) == 0 else np.sum(g * a)
+    if np.ndim(a) == 0:
+        return g * a
+    return matmul_adjoint_b(g, a, b)
+
+
+def transpose(x, axes=None):
+    """``np.transpose(x, axes)`` (scalars pass through)."""
+    if _is_scalar(x):
+        return x
+    return np.transpose(x, axes)
+
+
+def transpose_adjoint(g, axes=None):
+    """Adjoint of ``transpose(x, axes)``: transpose by the inverse permutation."""
+    if _is_scalar(g):
+        return g
+    if axes is None:
+        return np.transpose(g)
+    return np.transpose(g, np.argsort([a % g.ndim for a in axes]))
+
+
+def reshape(x, shape):
+    """``np.reshape(x, shape)``; ``shape`` an int or tuple, may hold -1."""
+    return np.reshape(x, shape)
+
+
+def reshape_like(g, x):
+    """Reshape ``g`` to ``x``'s shape (a scalar if ``x`` is a scalar)."""
+    if _is_scalar(x):
+        return np.reshape(g, ())[()] if isinstance(g, np.ndarray) else g
+    return np.reshape(g, np.shape(x))
+
+
+# =======================================================================================
+# Numba overloads
+# =======================================================================================
+
+try:
+    import numba
+    from numba.core import types
+    from numba.core.errors import TypingError
+    from numba.extending import overload, register_jitable
+    from numba.np.numpy_support import as_dtype
+    from numba.np.unsafe.ndarray import to_fixed_tuple
+except ImportError:  # pragma: no cover - the Python backend works without Numba
+    numba = None
+
+if numba is not None:
+    _JIT = {"error_model": "numpy"}
+    _RUNTIME = object()          # marker: value only known at run time
+    _SCALAR = (types.Number, types.Boolean)
+
+    def _ov(fn):
+        """Register the decorated typing function as the Numba overload of ``fn``."""
+        return overload(fn, jit_options=_JIT)
+
+    def _jitable(fn):
+        return register_jitable(**_JIT)(fn)
+
+    # ---- compile-time inspection of argument types ----------------------------------
+
+    def _const(t):
+        """Python value of a compile-time constant argument type, else ``_RUNTIME``."""
+        if t is None or isinstance(t, (bool, int)):
+            return t
+        if isinstance(t, types.Omitted):
+            return t.value
+        if isinstance(t, types.NoneType):
+            return None
+        if isinstance(t, types.Literal):
+            return t.literal_value
+        return _RUNTIME
+
+    def _is_none(t):
+        return _const(t) is None
+
+    def _is_array(t):
+        return isinstance(t, types.Array)
+
+    def _nd(t):
+        """ndim of an array type; 0 for scalars."""
+        return t.ndim if _is_array(t) else 0
+
+    def _dtype(t):
+        """NumPy dtype of an array or scalar type."""
+        return as_dtype(t.dtype if _is_array(t) else t)
+
+    def _naxes(axis, nd):
+        """Number of reduced axes for an ``axis`` argument type, or None if unsupported."""
+        if _is_none(axis):
+            return nd
+        if isinstance(axis, types.Integer):
+            return 1
+        if isinstance(axis, types.BaseTuple) and builtins.all(
+                isinstance(t, types.Integer) for t in axis):
+            return len(axis)
+        return None
+
+    def _keepdims(keepdims):
+        """keepdims as a Python bool, or None if not a compile-time constant."""
+        kd = _const(keepdims)
+        return None if kd is _RUNTIME else builtins.bool(kd)
+
+    def _result_dtype(fn, dt):
+        """dtype NumPy's reduction ``fn`` gives for input dtype ``dt``."""
+        return fn(np.ones(1, dt)).dtype
+
+    # ---- run-time building blocks ---------------------------------------------------
+
+    @_jitable
+    def _norm_axis(a, nd):
+        if a < -nd or a >= nd:
+            raise ValueError("axis is out of bounds for array of this dimension")
+        return a + nd if a < 0 else a
+
+    def _axis_mask(axis, nd):
+        """Boolean mask (length nd) of the axes that ``axis`` names (Numba only)."""
+        raise NotImplementedError
+
+    @_ov(_axis_mask)
+    def _ov_axis_mask(axis, nd):
+        if _is_none(axis):
+            def impl(axis, nd):
+                return np.ones(nd, np.bool_)
+            return impl
+        if isinstance(axis, types.Integer):
+            def impl(axis, nd):
+                m = np.zeros(nd, np.bool_)
+                m[_norm_axis(axis, nd)] = True
+                return m
+            return impl
+        if isinstance(axis, types.BaseTuple) and len(axis) == 0:
+            def impl(axis, nd):
+                return np.zeros(nd, np.bool_)
+            return impl
+        if isinstance(axis, types.UniTuple) and isinstance(axis.dtype, types.Integer):
+            def impl(axis, nd):
+                m = np.zeros(nd, np.bool_)
+                for a in axis:
+                    k = _norm_axis(a, nd)
+                    if m[k]:
+                        raise ValueError("duplicate value in 'axis'")
+                    m[k] = True
+                return m
+            return impl
+        if isinstance(axis, types.BaseTuple) and builtins.all(
+                isinstance(t, types.IntegerLiteral) for t in axis):
+            vals = tuple(int(t.literal_value) for t in axis)   # literal tuple: use constants
+
+            def impl(axis, nd):
+                m = np.zeros(nd, np.bool_)
+                for a in vals:
+                    k = _norm_axis(a, nd)
+                    if m[k]:
+                        raise ValueError("duplicate value in 'axis'")
+                    m[k] = True
+                return m
+            return impl
+        return None
+
+    @_jitable
+    def _shape_array(shape):
+        """A shape tuple as an int64 array."""
+        out = np.empty(len(shape), np.int64)
+        for i in range(len(shape)):
+            out[i] = shape[i]
+        return out
+
+    @_jitable
+    def _reduced_count(shape, mask):
+        """Number of elements each reduction result combines."""
+        n = 1
+        for i in range(len(mask)):
+            if mask[i]:
+                n *= shape[i]
+        return n
+
+    @_jitable
+    def _kept_strides(shape, mask):
+        """C strides (in elements) of the reduced result on kept axes (0 on reduced ones)
+        and the result's size."""
+        nd = len(shape)
+        st = np.zeros(nd, np.int64)
+        s = 1
+        for i in range(nd - 1, -1, -1):
+            if not mask[i]:
+                st[i] = s
+                s *= shape[i]
+        return st, s
+
+    @_jitable
+    def _out_shape(shape, mask, keepdims, n_out):
+        """Shape (as an int array) of a reduction over ``mask``."""
+        out = np.empty(n_out, np.int64)
+        j = 0
+        for i in range(len(mask)):
+            if not mask[i]:
+                out[j] = shape[i]
+                j += 1
+            elif keepdims:
+                out[j] = 1
+                j += 1
+        return out
+
+    @_jitable
+    def _broadcast_mask(small, big, nbig, lead):
+        """Axes of the ``big`` shape along which ``small`` is broadcast, and whether any is."""
+        mask = np.zeros(nbig, np.bool_)
+        need = lead > 0
+        for i in range(nbig):
+            if i < lead:
+                mask[i] = True
+            elif small[i - lead] != big[i]:
+                if small[i - lead] != 1:
+                    raise ValueError("shapes are not broadcast-compatible")
+                mask[i] = True
+                need = True
+        return mask, need
+
+    def _flat(x):
+        """``x`` as a flat C-contiguous array (scalars: one element) (Numba only)."""
+        raise NotImplementedError
+
+    @_ov(_flat)
+    def _ov_flat(x):
+        if _is_array(x):
+            if x.layout == "C":
+                return lambda x: x.reshape(x.size)
+            return lambda x: np.ascontiguousarray(x).reshape(x.size)
+        if isinstance(x, _SCALAR):
+            dt = _dtype(x)
+
+            def impl(x):
+                a = np.empty(1, dt)
+                a[0] = x
+                return a
+            return impl
+        return None
+
+    # Elementwise pieces of the kernels below.
+    _add = _jitable(lambda a, b: a + b)
+    _mul = _jitable(lambda a, b: a * b)
+    _maxnan = _jitable(lambda a, b: b if (b > a or b != b) else a)   # NaN propagates
+    _minnan = _jitable(lambda a, b: b if (b < a or b != b) else a)
+    _take = _jitable(lambda v, r: v)
+    _sqdev = _jitable(lambda v, r: (v - r) * (v - r))
+    _expdev = _jitable(lambda v, r: np.exp(v - r))
+    _equal = _jitable(lambda v, r: 1 if v == r else 0)
+    _bcast = _jitable(lambda v, a, b, c: a)
+    _maxadj = _jitable(lambda v, g, ans, cnt: g / cnt if v == ans else g - g)
+
+    @functools.lru_cache(maxsize=None)
+    def _reducer(combine, pre):
+        """Kernel ``run(flat, shape, mask, res, ref)``: for every element i of the C-ordered
+        ``flat`` (of ``shape``), ``res[o] = combine(res[o], pre(flat[i], ref[o]))`` where o is
+        i's position in the result of reducing the ``mask`` axes."""
+        def run(flat, shape, mask, res, ref):
+            nd = len(shape)
+            if flat.size == 0:
+                return
+            if nd == 0:
+                res[0] = combine(res[0], pre(flat[0], ref[0]))
+                return
+            st, _ = _kept_strides(shape, mask)
+            n = shape[nd - 1]
+            last_kept = not mask[nd - 1]
+            idx = np.zeros(nd, np.int64)
+            o = 0
+            for base in range(0, flat.size, n):
+                if last_kept:
+                    for k in range(n):
+                        res[o + k] = combine(res[o + k], pre(flat[base + k], ref[o + k]))
+                else:
+                    acc = res[o]
+                    r = ref[o]
+                    for k in range(n):
+                        acc = combine(acc, pre(flat[base + k], r))
+                    res[o] = acc
+                d = nd - 2                 # odometer over the leading axes
+                while d >= 0:
+                    idx[d] += 1
+                    o += st[d]
+                    if idx[d] < shape[d]:
+                        break
+                    o -= st[d] * idx[d]
+                    idx[d] = 0
+                    d -= 1
+        return _jitable(run)
+
+    @functools.lru_cache(maxsize=None)
+    def _expander(f):
+        """Kernel ``run(flat, shape, mask, out, a, b, c)``: the inverse walk of ``_reducer``:
+        ``out[i] = f(flat[i], a[o], b[o], c[o])`` (broadcasts reduced values back)."""
+        def run(flat, shape, mask, out, a, b, c):
+            nd = len(shape)
+            if out.size == 0:
+                return
+            if nd == 0:
+                out[0] = f(flat[0], a[0], b[0], c[0])
+                return
+            st, _ = _kept_strides(shape, mask)
+            n = shape[nd - 1]
+            last_kept = not mask[nd - 1]
+            idx = np.zeros(nd, np.int64)
+            o = 0
+            for base in range(0, out.size, n):
+                if last_kept:
+                    for k in range(n):
+                        out[base + k] = f(flat[base + k], a[o + k], b[o + k], c[o + k])
+                else:
+                    for k in range(n):
+                        out[base + k] = f(flat[base + k], a[o], b[o], c[o])
+                d = nd - 2
+                while d >= 0:
+                    idx[d] += 1
+                    o += st[d]
+                    if idx[d] < shape[d]:
+                        break
+                    o -= st[d] * idx[d]
+                    idx[d] = 0
+                    d -= 1
+        return _jitable(run)
+
+    @functools.lru_cache(maxsize=None)
+    def _finisher(out_nd, keepdims):
+        """``fin(res, shape, mask)``: shape the flat result ``res`` of a reduction."""
+        if out_nd == 0 and not keepdims:
+            def fin(res, shape, mask):
+                return res[0]
+        elif out_nd == 0:
+            def fin(res, shape, mask):
+                return res.reshape(())
+        else:
+            def fin(res, shape, mask):
+                return res.reshape(to_fixed_tuple(
+                    _out_shape(shape, mask, keepdims, out_nd), out_nd))
+        return _jitable(fin)
+
+    @_jitable
+    def _zero_nonfinite(m):
+        for i in range(m.size):
+            if not np.isfinite(m[i]):
+                m[i] = 0
+
+    @_jitable
+    def _check_nonempty(shape, mask, osize):
+        if osize > 0 and _reduced_count(shape, mask) == 0:
+            raise ValueError("zero-size array to reduction operation which has no identity")
+
+    def _extreme(dt, sign):
+        """Identity of max (sign=-1) or min (sign=+1) for dtype dt."""
+        if dt.kind == "f":
+            return dt.type(sign * np.inf)
+        if dt.kind == "b":
+            return dt.type(sign > 0)
+        info = np.iinfo(dt)
+        return dt.type(info.max if sign > 0 else info.min)
+
+    # ---- adjoint plumbing -----------------------------------------------------------
+
+    @_ov(zeros_like)
+    def _ov_zeros_like(x):
+        if _is_array(x):
+            dt = _dtype(x)
+            dt = dt if dt.kind in "fc" else np.dtype(np.float64)
+            return lambda x: np.zeros(x.shape, dt)
+        if isinstance(x, (types.Float, types.Complex)):
+            zero = _dtype(x).type(0)
+            return lambda x: zero
+        if isinstance(x, _SCALAR):
+            return lambda x: 0.0
+        return None
+
+
+    @_ov(unbroadcast)
+    def _ov_unbroadcast(g, like):
+        if isinstance(like, _SCALAR) or (_is_array(like) and like.ndim == 0):
+            if isinstance(g, _SCALAR):
+                return lambda g, like: g
+            if _is_array(g):
+                return lambda g, like: sum(g)
+            return None
+        if not _is_array(like):
+            return None
+        if isinstance(g, _SCALAR):
+            return lambda g, like: np.full(like.shape, g)
+        if not _is_array(g):
+            return None
+        gnd, lnd = g.ndim, like.ndim
+        if gnd < lnd:   # g was never broadcast up: spread it instead
+            return lambda g, like: broadcast_like(g, like)
+        lead = gnd - lnd
+        dt = _result_dtype(np.sum, _dtype(g)).type
+        add = _reducer(_add, _take)
+
+        def impl(g, like):
+            gshape = _shape_array(g.shape)
+            mask, need = _broadcast_mask(_shape_array(like.shape), gshape, gnd, lead)
+            if not need:
+                return g
+            _, osize = _kept_strides(gshape, mask)
+            res = np.zeros(osize, dt)
+            add(_flat(g), gshape, mask, res, res)
+            return res.reshape(like.shape)
+        if lead > 0:    # always summed: the result is a fresh C array
+            def impl(g, like):   # noqa: F811
+                gshape = _shape_array(g.shape)
+                mask, _ = _broadcast_mask(_shape_array(like.shape), gshape, gnd, lead)
+                _, osize = _kept_strides(gshape, mask)
+                res = np.zeros(osize, dt)
+                add(_flat(g), gshape, mask, res, res)
+                return res.reshape(like.shape)
+        return impl
+
+    @_ov(broadcast_like)
+    def _ov_broadcast_like(t, like):
+        if isinstance(like, _SCALAR):
+            if isinstance(t, _SCALAR):
+                return lambda t, like: t
+            if _is_array(t):
+                return lambda t, like: t.ravel()[0]
+            return None
+        if not _is_array(like):
+            return None
+        if isinstance(t, _SCALAR):
+            return lambda t, like: np.full(like.shape, t)
+        if not _is_array(t) or t.ndim > like.ndim:
+            return None
+        lnd, lead = like.ndim, like.ndim - t.ndim
+        dt = _dtype(t).type
+        spread = _expander(_bcast)
+
+        def impl(t, like):
+            lshape = _shape_array(like.shape)
+            mask, need = _broadcast_mask(_shape_array(t.shape), lshape, lnd, lead)
+            if not need:
+                return t
+            out = np.empty(like.shape, dt)
+            of = out.reshape(out.size)
+            tf = _flat(t)
+            spread(of, lshape, mask, of, tf, tf, tf)
+            return out
+        if lead > 0:
+            def impl(t, like):   # noqa: F811
+                lshape = _shape_array(like.shape)
+                mask, _ = _broadcast_mask(_shape_array(t.shape), lshape, lnd, lead)
+                out = np.empty(like.shape, dt)
+                of = out.reshape(out.size)
+                tf = _flat(t)
+                spread(of, lshape, mask, of, tf, tf, tf)
+                return out
+        return impl
+
+    @_jitable
+    def _check_index(i, n):
+        if i < -n or i >= n:
+            raise IndexError("index out of bounds in add_at")
+
+    @_ov(add_at)
+    def _ov_add_at(a, idx, v):
+        if not _is_array(a):
+            return None
+        basic = (types.Integer, types.SliceType)
+        if isinstance(idx, basic) or (isinstance(idx, types.BaseTuple) and builtins.all(
+                isinstance(t, basic) for t in idx)):
+            def impl_basic(a, idx, v):
+                a[idx] += v
+            return impl_basic
+        if _is_array(idx) and idx.ndim == 1 and isinstance(idx.dtype, types.Boolean):
+            def impl_mask(a, idx, v):
+                add_at(a, np.nonzero(idx)[0], v)
+            return impl_mask
+        if (isinstance(idx, types.UniTuple) and len(idx) == 2 and a.ndim == 2
+                and _is_array(idx.dtype) and idx.dtype.ndim == 1
+                and isinstance(idx.dtype.dtype, types.Integer)):
+            v_arr = _is_array(v) and v.ndim > 0
+
+            def impl_pairs(a, idx, v):
+                i0, i1 = idx
+                n = len(i0)
+                if len(i1) != n:
+                    raise ValueError("add_at: index arrays have different lengths")
+                if v_arr and v.size != n and v.size != 1:
+                    raise ValueError("add_at: values do not match the index length")
+                vf = np.ascontiguousarray(v).reshape(-1) if v_arr else v
+                for k in range(n):
+                    _check_index(i0[k], a.shape[0])
+                    _check_index(i1[k], a.shape[1])
+                    if v_arr:
+                        a[i0[k], i1[k]] += vf[k if vf.size > 1 else 0]
+                    else:
+                        a[i0[k], i1[k]] += vf
+            return impl_pairs
+        if not (_is_array(idx) and idx.ndim == 1 and isinstance(idx.dtype, types.Integer)):
+            return None
+        per_row = _is_array(v) and v.ndim == a.ndim   # v[k] goes to a[idx[k]]
+        if a.ndim == 1:
+            if per_row:
+                def impl(a, idx, v):
+                    n = len(idx)
+                    if v.shape[0] != n and v.shape[0] != 1:
+                        raise ValueError("add_at: values do not match the index length")
+                    step = 1 if v.shape[0] == n else 0
+                    for k in range(n):
+                        _check_index(idx[k], a.shape[0])
+                        a[idx[k]] += v[k * step]
+            else:
+                def impl(a, idx, v):
+                    for k in range(len(idx)):
+                        _check_index(idx[k], a.shape[0])
+                        a[idx[k]] += v
+            return impl
+        if per_row:
+            def impl(a, idx, v):
+                n = len(idx)
+                if v.shape[0] != n and v.shape[0] != 1:
+                    raise ValueError("add_at: values do not match the index length")
+                step = 1 if v.shape[0] == n else 0
+                for k in range(n):
+                    _check_index(idx[k], a.shape[0])
+                    row = a[idx[k]]
+                    row += v[k * step]
+        else:
+            def impl(a, idx, v):
+                for k in range(len(idx)):
+                    _check_index(idx[k], a.shape[0])
+                    row = a[idx[k]]
+                    row += v
+        return impl
+
+    @_ov(tape_array)
+    def _ov_tape_array(n):
+        return lambda n: np.empty(n)
+
+
+    # ---- reductions -----------------------------------------------------------------
+
+    def _reduction(kind, x, axis, keepdims):
+        """Build the impl of sum/mean/max/min/prod for these argument types."""
+        np_fn = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min,
+                 "prod": np.prod}[kind]
+        if isinstance(x, _SCALAR):
+            cast = _result_dtype(np_fn, _dtype(x)).type
+            return lambda x, axis=None, keepdims=False: cast(x)
+        if not _is_array(x):
+            return None
+        kd = _keepdims(keepdims)
+        nd = x.ndim
+        naxes = _naxes(axis, nd)
+        if kd is None or naxes is None:
+            return None          # non-literal keepdims: Numba retries with literals
+        if naxes > nd:
+            raise TypingError("axis is out of bounds for array of this dimension")
+        rdt = _result_dtype(np_fn, _dtype(x))
+        dt = rdt.type
+        init = {"sum": rdt.type(0), "mean": rdt.type(0), "prod": rdt.type(1),
+                "max": _extreme(rdt, -1), "min": _extreme(rdt, 1)}[kind]
+        combine = {"max": _maxnan, "min": _minnan, "prod": _mul}.get(kind, _add)
+        run = _reducer(combine, _take)
+        fin = _finisher(nd if kd else nd - naxes, kd)
+        is_mean = kind == "mean"
+        check = kind in ("max", "min")
+
+        def impl(x, axis=None, keepdims=False):
+            mask = _axis_mask(axis, nd)
+            shape = _shape_array(x.shape)
+            _, osize = _kept_strides(shape, mask)
+            if check:
+                _check_nonempty(shape, mask, osize)
+            res = np.empty(osize, dt)
+            res[:] = init
+            run(_flat(x), shape, mask, res, res)
+            if is_mean:
+                res /= dt(_reduced_count(shape, mask))
+            return fin(res, shape, mask)
+        return impl
+
+    @_ov(sum)
+    def _ov_sum(x, axis=None, keepdims=False):
+        return _reduction("sum", x, axis, keepdims)
+
+    @_ov(mean)
+    def _ov_mean(x, axis=None, keepdims=False):
+        return _reduction("mean", x, axis, keepdims)
+
+    @_ov(max)
+    def _ov_max(x, axis=None, keepdims=False):
+        return _reduction("max", x, axis, keepdims)
+
+    @_ov(min)
+    def _ov_min(x, axis=None, keepdims=False):
+        return _reduction("min", x, axis, keepdims)
+
+    @_ov(prod)
+    def _ov_prod(x, axis=None, keepdims=False):
+        return _reduction("prod", x, axis, keepdims)
+
+    def _var_impl(x, axis, keepdims, take_sqrt):
+        dt = _result_dtype(np.var, _dtype(x)).type if isinstance(
+            x, (types.Array,) + _SCALAR) else None
+        if isinstance(x, _SCALAR):
+            def impl_s(x, axis=None, ddof=0, keepdims=False):
+                d = 1 - ddof
+                return dt(0.0) / dt(d if d > 0 else 0)
+            return impl_s
+        kd = _keepdims(keepdims)
+        if not _is_array(x) or kd is None or _naxes(axis, x.ndim) is None:
+            return None
+        nd = x.ndim
+        add, sqdev = _reducer(_add, _take), _reducer(_add, _sqdev)
+        fin = _finisher(nd if kd else nd - _naxes(axis, nd), kd)
+
+        def impl(x, axis=None, ddof=0, keepdims=False):
+            mask = _axis_mask(axis, nd)
+            shape = _shape_array(x.shape)
+            _, osize = _kept_strides(shape, mask)
+            n = _reduced_count(shape, mask)
+            flat = _flat(x)
+            m = np.zeros(osize, dt)
+            add(flat, shape, mask, m, m)
+            m /= dt(n)
+            s = np.zeros(osize, dt)
+            sqdev(flat, shape, mask, s, m)
+            d = n - ddof
+            s /= dt(d if d > 0 else 0)
+            if take_sqrt:
+                s = np.sqrt(s)
+            return fin(s, shape, mask)
+        return impl
+
+    @_ov(var)
+    def _ov_var(x, axis=None, ddof=0, keepdims=False):
+        return _var_impl(x, axis, keepdims, False)
+
+    @_ov(std)
+    def _ov_std(x, axis=None, ddof=0, keepdims=False):
+        return _var_impl(x, axis, keepdims, True)
+
+    @_ov(logsumexp)
+    def _ov_logsumexp(x, axis=None, keepdims=False):
+        if not isinstance(x, (types.Array,) + _SCALAR):
+            return None
+        dt = np.float32 if _dtype(x) == np.float32 else np.float64   # float32 stays
+        if isinstance(x, _SCALAR):
+            return lambda x, axis=None, keepdims=False: dt(x)
+        kd = _keepdims(keepdims)
+        nd = x.ndim
+        if kd is None or _naxes(axis, nd) is None:
+            return None
+        vmax, expsum = _reducer(_maxnan, _take), _reducer(_add, _expdev)
+        fin = _finisher(nd if kd else nd - _naxes(axis, nd), kd)
+
+        def impl(x, axis=None, keepdims=False):
+            mask = _axis_mask(axis, nd)
+            shape = _shape_array(x.shape)
+            _, osize = _kept_strides(shape, mask)
+            _check_nonempty(shape, mask, osize)
+            flat = _flat(x)
+            m = np.empty(osize, dt)
+            m[:] = -np.inf
+            vmax(flat, shape, mask, m, m)
+            _zero_nonfinite(m)
+            s = np.zeros(osize, dt)
+            expsum(flat, shape, mask, s, m)
+            return fin(np.log(s) + m, shape, mask)
+        return impl
+
+    @_ov(unreduce)
+    def _ov_unreduce(g, x, axis=None, keepdims=False):
+        if isinstance(x, _SCALAR):
+            if isinstance(g, _SCALAR):
+                return lambda g, x, axis=None, keepdims=False: g
+            if _is_array(g):
+                return lambda g, x, axis=None, keepdims=False: g.ravel()[0]
+            return None
+        kd = _keepdims(keepdims)
+        if not (_is_array(x) and isinstance(g, (types.Array,) + _SCALAR)) or kd is None \
+                or _naxes(axis, x.ndim) is None:
+            return None
+        nd = x.ndim
+        dt = _dtype(g).type
+        spread = _expander(_bcast)
+
+        def impl(g, x, axis=None, keepdims=False):
+            mask = _axis_mask(axis, nd)
+            shape = _shape_array(x.shape)
+            _, osize = _kept_strides(shape, mask)
+            gf = _flat(g)
+            if gf.size != osize:
+                raise ValueError("unreduce: g does not have the reduced shape")
+            out = np.empty(x.shape, dt)
+            of = out.reshape(out.size)
+            spread(of, shape, mask, of, gf, gf, gf)
+            return out
+        return impl
+
+    @_ov(reduce_max_adjoint)
+    def _ov_reduce_max_adjoint(g, x, ans, axis=None, keepdims=False):
+        if isinstance(x, _SCALAR):
+            return lambda g, x, ans, axis=None, keepdims=False: g
+        kd = _keepdims(keepdims)
+        if not (_is_array(x) and isinstance(g, (types.Array,) + _SCALAR)) or kd is None \
+                or _naxes(axis, x.ndim) is None:
+            return None
+        nd = x.ndim
+        dt = _dtype(g).type
+        count, spread = _reducer(_add, _equal), _expander(_maxadj)
+
+        def impl(g, x, ans, axis=None, keepdims=False):
+            mask = _axis_mask(axis, nd)
+            shape = _shape_array(x.shape)
+            _, osize = _kept_strides(shape, mask)
+            gf, af, xf = _flat(g), _flat(ans), _flat(x)
+            if gf.size != osize or af.size != osize:
+                raise ValueError("reduce_max_adjoint: g or ans does not have the reduced shape")
+            cnt = np.zeros(osize, dt)
+            count(xf, shape, mask, cnt, af)
+            out = np.empty(x.shape, dt)
+            spread(xf, shape, mask, out.reshape(out.size), gf, af, cnt)
+            return out
+        return impl
+
+    # ---- linear algebra and shapes --------------------------------------------------
+
+    def _as_blas(x, dt):
+        """Cast ``x`` to ``dt`` and make it BLAS-friendly (Numba only)."""
+        raise NotImplementedError
+
+    @_ov(_as_blas)
+    def _ov_as_blas(x, dt):
+        target = as_dtype(dt.dtype if isinstance(dt, types.NumberClass) else dt)
+        if _dtype(x) != target:
+            return lambda x, dt: x.astype(dt)
+        if x.layout == "A":
+            return lambda x, dt: np.ascontiguousarray(x)
+        return lambda x, dt: x
+
+    @_ov(matmul)
+    def _ov_matmul(a, b):
+        if not (_is_array(a) and _is_array(b) and a.ndim in (1, 2) and b.ndim in (1, 2)):
+            return None
+        res = np.result_type(_dtype(a), _dtype(b))
+        work = res if res.kind in "fc" else np.dtype(np.float64)
+        wt, rt = work.type, res.type
+        if res == work:
+            return lambda a, b: _as_blas(a, wt) @ _as_blas(b, wt)
+        if a.ndim == 1 and b.ndim == 1:
+            return lambda a, b: rt(_as_blas(a, wt) @ _as_blas(b, wt))
+        return lambda a, b: (_as_blas(a, wt) @ _as_blas(b, wt)).astype(rt)
+
+    @_ov(dot)
+    def _ov_dot(a, b):
+        if isinstance(a, _SCALAR) or isinstance(b, _SCALAR):
+            return lambda a, b: a * b
+        return lambda a, b: matmul(a, b)
+
+    @_ov(matmul_adjoint_a)
+    def _ov_matmul_adjoint_a(g, a, b):
+        na, nb = _nd(a), _nd(b)
+        if na == 1 and nb == 1:
+            return lambda g, a, b: g * b
+        if na == 2 and nb == 1:
+            return lambda g, a, b: np.outer(g, b)
+        if na == 1 and nb == 2:
+            return lambda g, a, b: matmul(b, g)
+        if na == 2 and nb == 2:
+            return lambda g, a, b: matmul(g, b.T)
+        return None
+
+    @_ov(matmul_adjoint_b)
+    def _ov_matmul_adjoint_b(g, a, b):
+        na, nb = _nd(a), _nd(b)
+        if na == 1 and nb == 1:
+            return lambda g, a, b: g * a
+        if na == 2 and nb in (1, 2):
+            return lambda g, a, b: matmul(a.T, g)
+        if na == 1 and nb == 2:
+            return lambda g, a, b: np.outer(a, g)
+        return None
+
+    @_ov(dot_adjoint_a)
+    def _ov_dot_adjoint_a(g, a, b):
+        if isinstance(a, _SCALAR):
+            if isinstance(b, _SCALAR):
+                return lambda g, a, b: g * b
+            return lambda g, a, b: np.sum(g * b)
+        if isinstance(b, _SCALAR):
+            return lambda g, a, b: g * b
+        return lambda g, a, b: matmul_adjoint_a(g, a, b)
+
+    @_ov(dot_adjoint_b)
+    def _ov_dot_adjoint_b(g, a, b):
+        if isinstance(b, _SCALAR):
+            if isinstance(a, _SCALAR):
+                return lambda g, a, b: g * a
+            return lambda g, a, b: np.sum(g * a)
+        if isinstance(a, _SCALAR):
+            return lambda g, a, b: g * a
+        return lambda g, a, b: matmul_adjoint_b(g, a, b)
+
+    def _perm(axes, nd):
+        """``axes`` as a validated, non-negative permutation array (Numba only)."""
+        raise NotImplementedError
+
+    @_jitable
+    def _perm_from(ax, nd):
+        if len(ax) != nd:
+            raise ValueError("axes don't match array")
+        p = np.empty(nd, np.int64)
+        seen = np.zeros(nd, np.bool_)
+        for i in range(nd):
+            k = _norm_axis(ax[i], nd)
+            if seen[k]:
+                raise ValueError("repeated axis in transpose")
+            seen[k] = True
+            p[i] = k
+        return p
+
+    @_ov(_perm)
+    def _ov_perm(axes, nd):
+        if isinstance(axes, types.UniTuple):
+            return lambda axes, nd: _perm_from(axes, nd)
+        if isinstance(axes, types.BaseTuple) and builtins.all(
+                isinstance(t, types.IntegerLiteral) for t in axes):
+            vals = tuple(int(t.literal_value) for t in axes)   # literal tuple: constants
+            return lambda axes, nd: _perm_from(vals, nd)
+        return None
+
+    @_ov(transpose)
+    def _ov_transpose(x, axes=None):
+        if isinstance(x, _SCALAR):
+            return lambda x, axes=None: x
+        if not _is_array(x):
+            return None
+        if _is_none(axes):
+            return lambda x, axes=None: np.transpose(x)
+        nd = x.ndim
+        return lambda x, axes=None: np.transpose(x, to_fixed_tuple(_perm(axes, nd), nd))
+
+    @_ov(transpose_adjoint)
+    def _ov_transpose_adjoint(g, axes=None):
+        if isinstance(g, _SCALAR):
+            return lambda g, axes=None: g
+        if not _is_array(g):
+            return None
+        if _is_none(axes):
+            return lambda g, axes=None: np.transpose(g)
+        nd = g.ndim
+
+        def impl(g, axes=None):
+            p = _perm(axes, nd)
+            inv = np.empty(nd, np.int64)
+            for i in range(nd):
+                inv[p[i]] = i
+            return np.transpose(g, to_fixed_tuple(inv, nd))
+        return impl
+
+    @_ov(reshape)
+    def _ov_reshape(x, shape):
+        if isinstance(x, _SCALAR):
+            return lambda x, shape: np.full(1, x).reshape(shape)
+        if not _is_array(x):
+            return None
+        return lambda x, shape: np.ascontiguousarray(x).reshape(shape)
+
+    @_ov(reshape_like)
+    def _ov_reshape_like(g, x):
+        if isinstance(x, _SCALAR):
+            if isinstance(g, _SCALAR):
+                return lambda g, x: g
+            if not _is_array(g):
+                return None
+
+            def impl_s(g, x):
+                if g.size != 1:
+                    raise ValueError("cannot reshape array to a scalar")
+                return g.ravel()[0]
+            return impl_s
+        if not _is_array(x):
+            return None
+        if isinstance(g, _SCALAR):
+            return lambda g, x: np.full(x.shape, g)
+        return lambda g, x: np.ascontiguousarray(g).reshape(x.shape)
