@@ -282,7 +282,10 @@ def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
     def run(*args, **kwargs):
         vals = comp.prepare(args, kwargs, fname)
         n_out = comp.built.function.n_primal
-        seeds = [1.0] * n_out
+        single_precision = all(getattr(v, "dtype", None) == np.float32 for v in vals if isinstance(v, np.ndarray)
+                               and np.issubdtype(v.dtype, np.floating)) and any(
+            isinstance(v, np.ndarray) and v.dtype == np.float32 for v in vals)
+        seeds = [np.float32(1.0) if single_precision else 1.0] * n_out
         value, grads = comp.call(vals + seeds)
         if n_out != 1 or np.ndim(value) != 0:
             raise SourceDiffError(

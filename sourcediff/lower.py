@@ -160,6 +160,10 @@ class Lowerer:
         if args.kwonlyargs or args.posonlyargs:
             raise self.err(node, "keyword-only or positional-only parameters are not supported",
                            "use ordinary parameters")
+        for n in gast.walk(node):
+            if isinstance(n, (gast.Yield, gast.YieldFrom)):
+                what, advice = UNSUPPORTED_EXPRS[type(n)]
+                raise self.err(n, f"{what} is not supported in differentiated code", advice)
         params = [a.id for a in args.args]
         for pname in params:
             self.names.reserve(pname)
