@@ -9,9 +9,11 @@ from . import runtime as _runtime, runtime_extra as _runtime_extra  # noqa: E402
 _runtime_extra.install(_runtime)
 from .errors import SourceDiffError  # noqa: E402
 from .rules import numpy_rules as _numpy_rules  # noqa: E402,F401  (registers the built-in rules)
+from .rules import runtime_rules as _runtime_rules  # noqa: E402,F401  (tangents of the adjoint helpers)
 from .ops import stop_gradient  # noqa: E402
-from .api import (check_grad, differentiate, grad, jvp, show, supported,  # noqa: E402
-                  value_and_grad, vjp)
+from .custom import non_differentiable  # noqa: E402
+from .api import (check_grad, differentiate, grad, hessian, hvp, jacobian, jvp, show,  # noqa: E402
+                  supported, value_and_grad, vjp)
 
-__all__ = ["SourceDiffError", "check_grad", "differentiate", "grad", "jvp", "show", "stop_gradient",
+__all__ = ["SourceDiffError", "check_grad", "differentiate", "grad", "hessian", "hvp", "jacobian", "jvp", "show", "stop_gradient", "non_differentiable",
            "supported", "value_and_grad", "vjp"]

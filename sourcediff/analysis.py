@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .ir import Assign, For, Function, If, Name, Prim, SetItem, Stmt, While, blocks_of
+from .ir import Assign, Effect, For, Function, If, Name, Prim, SetItem, Stmt, While, blocks_of
 from .rules.registry import REGISTRY
 
 
@@ -34,6 +34,17 @@ def _flow(stmts: list, edge) -> None:
         elif isinstance(s, SetItem):
             if isinstance(s.value, Name):
                 edge(s.value.id, s.target)
+        elif isinstance(s, Effect):
+            # a call that mutates its first argument (tape.append(x), sd.add_at(a, idx, v))
+            args = s.value.args
+            if args and isinstance(args[0], Name):
+                if s.value.op is list.append:
+                    srcs = [v.id for v in args[1:] if isinstance(v, Name)]
+                else:
+                    srcs = diff_operands(s.value)
+                for src in srcs:
+                    if src != args[0].id:
+                        edge(src, args[0].id)
         for block in blocks_of(s):
             _flow(block, edge)
 

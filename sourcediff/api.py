@@ -111,6 +111,21 @@ def build(f, wrt_names: list, mode: str, single: bool, scalar_params=()) -> Buil
             out.single_wrt = single
             optimize.optimize(out, (), scalar_params)
             word = "tangent of"
+        elif mode == "hvp":
+            # forward-over-reverse: the tangent of the generated gradient function, with the
+            # seed held constant and the wrt parameters varied
+            rt = reverse.ReverseTransform(primal, wrt_names, names, scalar_params)
+            rev = rt.run()
+            owned = {rt.bar(n) for n in rt.owned}
+            optimize.optimize(rev, owned, scalar_params)
+            tt = forward.TangentTransform(rev, wrt_names, names)
+            out = tt.run()
+            out.name = f"{primal.name}_hvp"
+            out.n_primal = None  # return everything flat: value, grads, value_dot, grads_dot
+            out.n_out = rev.n_primal
+            out.tuple_return = True
+            optimize.optimize(out, owned | {tt.dot_names[b] for b in owned if b in tt.dot_names}, scalar_params)
+            word = "hessian-vector product of"
         elif mode == "primal":
             out = primal
             word = None
@@ -423,6 +438,155 @@ def forward_grad(f, names, single, backend, want_value=False):
         out = grads[0] if single else tuple(grads)
         return (value, out) if want_value else out
     return _Transformed(comp, run, f"grad_{f.__name__}")
+
+
+# ----------------------------------------------------------------------------- Jacobians
+def _basis(shape):
+    """Unit tangents/cotangents e_idx for every index of `shape` (a float for a scalar)."""
+    for idx in np.ndindex(*shape):
+        if not shape:
+            yield idx, 1.0
+        else:
+            e = np.zeros(shape)
+            e[idx] = 1.0
+            yield idx, e
+
+
+def _zero(x):
+    return np.zeros(np.shape(x)) if np.ndim(x) else 0.0
+
+
+def _result(arr):
+    return arr if np.ndim(arr) else float(arr)
+
+
+def jacobian(f, wrt=0, *, mode: str = "auto", backend: str = "auto"):
+    """The full Jacobian of `f`: shape `out.shape + arg.shape` (a tuple of them for a tuple
+    `wrt`).  "forward": one tangent pass per input element; "reverse": one adjoint pass per
+    output element; "auto": forward when the inputs are no larger than the output."""
+    names, single = resolve_wrt(f, wrt)
+    if mode not in ("auto",) + MODES:
+        raise SourceDiffError(f"mode must be one of {('auto',) + MODES}, not {mode!r}")
+    fwd = _Compiled(f, names, single, "forward", backend)
+    rev = _Compiled(f, names, single, "reverse", backend)
+    jcall = _forward_call(fwd, "jacobian")
+    state = {"comp": fwd}
+
+    def run(*args, **kwargs):
+        vals = fwd.prepare(args, kwargs, "jacobian")
+        positions = [fwd.params.index(w) for w in names]
+        xs = [vals[k] for k in positions]
+        m = mode
+        out = None
+        if m == "auto":
+            out = f(*vals)
+            if isinstance(out, tuple):
+                raise SourceDiffError("jacobian needs a function with one (array or scalar) output")
+            m = "forward" if sum(int(np.size(x)) for x in xs) <= int(np.size(out)) else "reverse"
+        if m == "forward":
+            state["comp"] = fwd
+            jacs = []
+            for j, x in enumerate(xs):
+                J = None
+                for idx, e in _basis(np.shape(x)):
+                    tans = [_zero(y) for y in xs]
+                    tans[j] = e
+                    value, d = jcall(*vals, tans[0] if single else tuple(tans))
+                    if isinstance(d, tuple) and len(d) == 1:  # one directional derivative
+                        d = d[0]
+                    if isinstance(value, tuple):
+                        raise SourceDiffError("jacobian needs a function with one (array or scalar) output")
+                    if J is None:
+                        J = np.zeros(np.shape(value) + np.shape(x))
+                    J[(Ellipsis,) + idx] = d
+                if J is None:  # an empty argument
+                    J = np.zeros(np.shape(f(*vals)) + np.shape(x))
+                jacs.append(_result(J))
+        else:
+            state["comp"] = rev
+            if out is None:
+                out = f(*vals)
+            if isinstance(out, tuple):
+                raise SourceDiffError("jacobian needs a function with one (array or scalar) output")
+            oshape = np.shape(out)
+            Js = [np.zeros(oshape + np.shape(x)) for x in xs]
+            for idx, e in _basis(oshape):
+                _, grads = rev.call(vals + [e])
+                grads = (grads,) if single else grads
+                for J, g in zip(Js, grads):
+                    J[idx] = g
+            jacs = [_result(J) for J in Js]
+        return jacs[0] if single else tuple(jacs)
+
+    t = _Transformed(fwd if mode != "reverse" else rev, run, f"jacobian_{f.__name__}")
+    return t
+
+
+# ----------------------------------------------------------------------------- Hessians
+def _hvp_call(comp: _Compiled, fname: str):
+    def run(*args, **kwargs):
+        if not args:
+            raise SourceDiffError(f"{fname}: pass the arguments of the function, then the vector")
+        *fargs, vec = args
+        vals = comp.prepare(tuple(fargs), kwargs, fname, extra=1)
+        vs = [vec] if comp.single else list(vec) if isinstance(vec, (tuple, list)) else None
+        if vs is None or len(vs) != len(comp.wrt_names):
+            raise SourceDiffError(f"{fname}: pass one vector per wrt argument ({len(comp.wrt_names)}), as a tuple")
+        positions = [comp.params.index(w) for w in comp.wrt_names]
+        vs_n = []
+        for k, t in zip(positions, vs):
+            if np.shape(t) != np.shape(vals[k]):
+                raise SourceDiffError(f"{fname}: the vector for {comp.params[k]!r} has shape {np.shape(t)}, "
+                                      f"but the argument has shape {np.shape(vals[k])}")
+            vs_n.append(_like(t, vals[k]))
+        fn = comp.built.function if comp._last is not None else comp.built_for(
+            tuple(p for p, a in zip(comp.params, vals) if not isinstance(a, np.ndarray))).function
+        n_out = fn.n_out
+        res = comp.call(vals + [1.0] * n_out + vs_n)
+        n_w = len(comp.wrt_names)
+        value = res[0]
+        if n_out != 1 or np.ndim(value) != 0:
+            raise SourceDiffError(f"{fname}() needs {comp.f.__qualname__}() to return one scalar")
+        # returns: value, grads..., value_dot, grads_dot...
+        hv = list(res[2 + n_w:2 + 2 * n_w])
+        hv = [h.copy() if isinstance(h, np.ndarray) else float(h) for h in hv]
+        return hv[0] if comp.single else tuple(hv)
+    return run
+
+
+def hvp(f, wrt=0, *, backend: str = "auto"):
+    """`h(*args, v)` -> the Hessian of scalar `f` times `v` (forward-over-reverse: the
+    tangent of the generated gradient code; the Hessian is never formed)."""
+    names, single = resolve_wrt(f, wrt)
+    comp = _Compiled(f, names, single, "hvp", backend)
+    return _Transformed(comp, _hvp_call(comp, "hvp"), f"hvp_{f.__name__}")
+
+
+def hessian(f, wrt=0, *, backend: str = "auto"):
+    """The Hessian of scalar `f`: shape `arg.shape + arg.shape` (for a tuple `wrt`, a tuple of
+    tuples of blocks `arg_i.shape + arg_j.shape`), one Hessian-vector product per element."""
+    names, single = resolve_wrt(f, wrt)
+    comp = _Compiled(f, names, single, "hvp", backend)
+    call = _hvp_call(comp, "hessian")
+
+    def run(*args, **kwargs):
+        vals = comp.prepare(args, kwargs, "hessian")
+        positions = [comp.params.index(w) for w in names]
+        xs = [vals[k] for k in positions]
+        blocks = [[np.zeros(np.shape(xi) + np.shape(xj)) for xj in xs] for xi in xs]
+        for j, x in enumerate(xs):
+            for idx, e in _basis(np.shape(x)):
+                vs = [_zero(y) for y in xs]
+                vs[j] = e
+                hv = call(*vals, vs[0] if single else tuple(vs))
+                hv = (hv,) if single else hv
+                for i, h in enumerate(hv):
+                    # column idx of block (i, j)
+                    blocks[i][j][(Ellipsis,) + idx] = h
+        if single:
+            return _result(blocks[0][0])
+        return tuple(tuple(_result(b) for b in row) for row in blocks)
+    return _Transformed(comp, run, f"hessian_{f.__name__}")
 
 
 # ----------------------------------------------------------------------------- the decorator

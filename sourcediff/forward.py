@@ -9,7 +9,7 @@ import operator
 from . import runtime
 from .analysis import activity
 from .errors import error_at
-from .ir import Assign, Const, Function, For, If, Name, Prim, SetItem, While
+from .ir import Assign, Const, Effect, Function, For, If, Name, Prim, SetItem, While
 from .names import NameGen
 from .rules.registry import REGISTRY, qualified_name
 from .templates import expand
@@ -34,7 +34,11 @@ class TangentTransform:
     def run(self) -> Function:
         fn = self.fn
         tangent_params = [self.dot(w) for w in self.wrt]
-        body = self.block(fn.body)
+        # active parameters that are not differentiated (e.g. an adjoint seed that the code
+        # updates) start with a zero tangent
+        body = [Assign(self.dot(p), Prim(runtime.zeros_like, [Name(p)]))
+                for p in fn.params if p in self.active and p not in self.wrt]
+        body += self.block(fn.body)
         outs = []
         for v in fn.returns:
             if self.is_active(v):
@@ -66,6 +70,8 @@ class TangentTransform:
                 val = Name(self.dot(s.value.id)) if self.is_active(s.value) else Const(0.0)
                 out.append(_origin(SetItem(xd, s.index, val), s))
             return out
+        if isinstance(s, Effect):
+            return [s] + [_origin(t, s) for t in self.effect(s)]
         if isinstance(s, If):
             return [If(s.test, self.block(s.body), self.block(s.orelse), loc=s.loc, origin=s.origin)]
         if isinstance(s, For):
@@ -75,12 +81,48 @@ class TangentTransform:
             return [While(s.test, self.block(s.body), counter=s.counter, loc=s.loc, origin=s.origin)]
         raise TypeError(type(s))  # pragma: no cover
 
+    def effect(self, s: Effect) -> list:
+        """Tangent of a call made for its effect on its first argument: a tape push pushes
+        the tangent onto a parallel tangent tape; a rule's tangent template is a statement."""
+        v = s.value
+        args = v.args
+        if not args or not self.is_active(args[0]):
+            return []
+        if v.op is list.append:
+            x = args[1]
+            return [Effect(Prim(list.append, [Name(self.dot(args[0].id)), Name(self.dot(x.id))]), tag="push")] \
+                if self.is_active(x) else []
+        rule = REGISTRY.get(v.op)
+        if rule is None or rule.nondiff or not rule.tangent:
+            raise error_at(s.loc, f"no tangent rule for the call {qualified_name(v.op)}() on a differentiated value",
+                           "register one with @sourcediff.tangent")
+        bound = rule.bind(v.args, v.kwargs)
+        full = {p: Const(rule.defaults[p]) for p in rule.params if p in rule.defaults}
+        full.update(bound)
+        bindings = dict(full)
+        for p, arg in full.items():
+            if self.is_active(arg):
+                bindings[f"{p}_dot"] = Name(self.dot(arg.id))
+        out = []
+        for p, arg in full.items():
+            if self.is_active(arg) and p in rule.tangent:
+                stmts, _ = expand(rule.tangent[p], bindings, self.names, statement=True)
+                out += stmts
+        return out
+
     def assign(self, s: Assign) -> list:
         t = s.target
         if t not in self.active:
             return []
         td = self.dot(t)
         v = s.value
+        if isinstance(v, Prim) and v.op is list and not v.args:
+            return [Assign(td, Prim(list, []))]  # a tangent tape beside the tape
+        if isinstance(v, Prim) and v.op is list.pop:
+            tape = v.args[0]
+            if self.is_active(tape):
+                return [Assign(td, Prim(list.pop, [Name(self.dot(tape.id))]), tag="pop")]
+            return [Assign(td, Prim(runtime.zeros_like, [Name(t)]))]
         if isinstance(v, Name) and self.is_active(v):
             return [Assign(td, Name(self.dot(v.id)))]
         if not isinstance(v, Prim):

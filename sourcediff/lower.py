@@ -74,6 +74,9 @@ UNSUPPORTED_EXPRS = {
 MAX_INLINE_DEPTH = 32
 
 
+STACK_MAX = 16  # np.array([...]) of up to this many values is differentiable
+
+
 def is_primitive_callable(obj) -> bool:
     """Library callables are primitives (they need rules); user Python functions are inlined."""
     if not isinstance(obj, types.FunctionType):
@@ -723,11 +726,18 @@ class Lowerer:
                            "pass arrays and numbers; classes and methods are not differentiated")
         if isinstance(fn, types.FunctionType) and not is_primitive_callable(fn) and not _has_rule(fn):
             return self.inline(fn, node)
+        if (fn is np.array or fn is np.asarray) and len(node.args) == 1 and not node.keywords \
+                and isinstance(node.args[0], (gast.List, gast.Tuple)) \
+                and 0 < len(node.args[0].elts) <= STACK_MAX \
+                and not any(isinstance(e, (gast.List, gast.Tuple, gast.Starred)) for e in node.args[0].elts):
+            # np.array([a, b]) of values: a stack, differentiable in each element
+            elts = [self.atom(self.expr(e)) for e in node.args[0].elts]
+            if any(isinstance(e, Name) for e in elts):
+                from . import runtime
+                return Prim(runtime.stack_values, elts)
+            return Prim(fn, [self.atom(Prim(ops.make_tuple, elts))])
         args = [self.atom(self.expr(a)) for a in node.args]
         kwargs = {k.arg: self.atom(self.expr(k.value)) for k in node.keywords}
-        if fn is np.array or fn is np.asarray:
-            # np.array([a, b]) of values: a stack
-            pass
         return Prim(fn, args, kwargs)
 
     def inline(self, fn, node):

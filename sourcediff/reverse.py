@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import operator
 
-from . import optimize, runtime
+from . import ops, optimize, runtime
 from .analysis import activity, block_info
 from .errors import error_at
 from .ir import (Assign, Const, Effect, For, Function, If, Name, Prim, SetItem, While, blocks_of,
@@ -76,11 +76,21 @@ class ReverseTransform:
         bwd = self.backward_block(fn.body, top=True)
         bwd = self.init_block(fn.body, seed_stmts + bwd, top=True)
         fwd = self.forward_block(fn.body)
+        # the backward sweep restores overwritten values: keep the outputs as they are now
+        returns = []
+        mutated = {st.target for st in walk(fn.body) if isinstance(st, SetItem)}
+        for v in fn.returns:
+            if isinstance(v, Name) and (v.id in self.tape_restore or v.id in mutated):
+                keep = self.names.fresh(f"{v.id}_out")
+                op = runtime.copy_value if v.id in mutated else ops.identity
+                fwd.append(Assign(keep, Prim(op, [v])))
+                v = Name(keep)
+            returns.append(v)
         tapes = [Assign(t, Prim(list, [])) for t in sorted(self.tape_names)]
         body = tapes + fwd + bwd
         grads = [Name(self.bar(w)) for w in self.wrt]
         out = Function(f"{fn.name}_grad", fn.params + seed_params, body,
-                       [*fn.returns, *grads], tuple_return=True, filename=fn.filename,
+                       [*returns, *grads], tuple_return=True, filename=fn.filename,
                        firstlineno=fn.firstlineno)
         out.n_primal = len(fn.returns)
         out.primal_tuple = fn.tuple_return

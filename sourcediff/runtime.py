@@ -10,8 +10,18 @@ so one generated source runs under both backends. Overloads specialise at compil
 the argument types (ndim, scalar vs array, axis None / int / tuple, literal ``keepdims``).
 Nothing is compiled at import; Numba is optional (without it only the NumPy versions exist).
 
-Numba notes: ``keepdims`` must be a compile-time constant (write ``keepdims=True`` literally,
-as generated code does); ``axis`` may be a run-time int or tuple of ints.
+Numba notes (what the overloads do NOT cover; the NumPy versions do):
+
+* ``keepdims`` must be a compile-time constant (``keepdims=True`` written literally, as
+  generated code does); ``axis`` may be a run-time int or tuple of ints (negative allowed).
+* A scalar reduced with ``keepdims=True`` gives a scalar (NumPy: a 0-d array). Reductions
+  are for real dtypes; sums add in 4 lanes (NumPy: pairwise), so the last bits may differ.
+* ``matmul``/``dot`` and their adjoints: 1-D/2-D operands only (no batched 3-D ``@``);
+  int @ int is computed in float64 and cast back (exact below 2**53). ``dot(2.0, x32)``
+  gives float64 (Numba cannot tell a Python float from float64; NumPy gives float32).
+* ``add_at`` indices: int, slice, tuple of ints/slices, a 1-D int or bool array (into the
+  first axis), or a pair of 1-D int arrays into a 2-D array.
+* ``transpose`` axes must be a tuple. ``einsum``/``tensordot`` are not provided.
 """
 
 import builtins
@@ -326,9 +336,13 @@ if numba is not None:
         return None
 
     def _keepdims(keepdims):
-        """keepdims as a Python bool, or None if not a compile-time constant."""
+        """keepdims as a Python bool; it must be a compile-time constant (Numba types the
+        call first without literals, then with them: the error only shows if both fail)."""
         kd = _const(keepdims)
-        return None if kd is _RUNTIME else builtins.bool(kd)
+        if kd is _RUNTIME:
+            raise TypingError("sourcediff.runtime: keepdims must be a constant True/False "
+                              "under Numba (the result's ndim depends on it)")
+        return builtins.bool(kd)
 
     def _result_dtype(fn, dt):
         """dtype NumPy's reduction ``fn`` gives for input dtype ``dt``."""
@@ -478,6 +492,33 @@ if numba is not None:
     _bcast = _jitable(lambda v, a, b, c: a)
     _maxadj = _jitable(lambda v, g, ans, cnt: g / cnt if v == ans else g - g)
 
+    _u = np.uint64   # index cast inside kernels
+
+    @_jitable
+    def _fold(combine, pre, flat, base, n, r):
+        """combine(pre(flat[base + k], r)) over k < n (n > 0), in 4 interleaved lanes
+        (like NumPy's unrolled pairwise sum: faster, and exact for max/min)."""
+        if n < 8:
+            acc = pre(flat[_u(base)], r)
+            for k in range(1, n):
+                acc = combine(acc, pre(flat[_u(base + k)], r))
+            return acc
+        a0 = pre(flat[_u(base)], r)
+        a1 = pre(flat[_u(base + 1)], r)
+        a2 = pre(flat[_u(base + 2)], r)
+        a3 = pre(flat[_u(base + 3)], r)
+        m = n - n % 4
+        for k in range(4, m, 4):
+            j = _u(base + k)
+            a0 = combine(a0, pre(flat[j], r))
+            a1 = combine(a1, pre(flat[j + 1], r))
+            a2 = combine(a2, pre(flat[j + 2], r))
+            a3 = combine(a3, pre(flat[j + 3], r))
+        acc = combine(combine(a0, a1), combine(a2, a3))
+        for k in range(m, n):
+            acc = combine(acc, pre(flat[_u(base + k)], r))
+        return acc
+
     @functools.lru_cache(maxsize=None)
     def _reducer(combine, pre):
         """Kernel ``run(flat, shape, mask, res, ref)``: for every element i of the C-ordered
@@ -496,15 +537,13 @@ if numba is not None:
             idx = np.zeros(nd, np.int64)
             o = 0
             for base in range(0, flat.size, n):
+                # unsigned indices: no negative-index wraparound, so LLVM vectorizes
                 if last_kept:
                     for k in range(n):
-                        res[o + k] = combine(res[o + k], pre(flat[base + k], ref[o + k]))
+                        i, j = _u(o + k), _u(base + k)
+                        res[i] = combine(res[i], pre(flat[j], ref[i]))
                 else:
-                    acc = res[o]
-                    r = ref[o]
-                    for k in range(n):
-                        acc = combine(acc, pre(flat[base + k], r))
-                    res[o] = acc
+                    res[o] = combine(res[o], _fold(combine, pre, flat, base, n, ref[o]))
                 d = nd - 2                 # odometer over the leading axes
                 while d >= 0:
                     idx[d] += 1
@@ -535,10 +574,13 @@ if numba is not None:
             for base in range(0, out.size, n):
                 if last_kept:
                     for k in range(n):
-                        out[base + k] = f(flat[base + k], a[o + k], b[o + k], c[o + k])
+                        i, j = _u(o + k), _u(base + k)
+                        out[j] = f(flat[j], a[i], b[i], c[i])
                 else:
+                    ao, bo, co = a[o], b[o], c[o]
                     for k in range(n):
-                        out[base + k] = f(flat[base + k], a[o], b[o], c[o])
+                        j = _u(base + k)
+                        out[j] = f(flat[j], ao, bo, co)
                 d = nd - 2
                 while d >= 0:
                     idx[d] += 1
@@ -600,7 +642,6 @@ if numba is not None:
             return lambda x: 0.0
         return None
 
-
     @_ov(unbroadcast)
     def _ov_unbroadcast(g, like):
         if isinstance(like, _SCALAR) or (_is_array(like) and like.ndim == 0):
@@ -622,17 +663,18 @@ if numba is not None:
         dt = _result_dtype(np.sum, _dtype(g)).type
         add = _reducer(_add, _take)
 
-        def impl(g, like):
-            gshape = _shape_array(g.shape)
-            mask, need = _broadcast_mask(_shape_array(like.shape), gshape, gnd, lead)
-            if not need:
-                return g
-            _, osize = _kept_strides(gshape, mask)
-            res = np.zeros(osize, dt)
-            add(_flat(g), gshape, mask, res, res)
-            return res.reshape(like.shape)
-        if lead > 0:    # always summed: the result is a fresh C array
-            def impl(g, like):   # noqa: F811
+        if lead == 0:   # same ndim: g itself (no copy) when shapes match at run time
+            def impl(g, like):
+                gshape = _shape_array(g.shape)
+                mask, need = _broadcast_mask(_shape_array(like.shape), gshape, gnd, 0)
+                if not need:
+                    return g
+                _, osize = _kept_strides(gshape, mask)
+                res = np.zeros(osize, dt)
+                add(_flat(g), gshape, mask, res, res)
+                return res.reshape(like.shape)
+        else:           # always summed: a fresh C array
+            def impl(g, like):
                 gshape = _shape_array(g.shape)
                 mask, _ = _broadcast_mask(_shape_array(like.shape), gshape, gnd, lead)
                 _, osize = _kept_strides(gshape, mask)
@@ -659,18 +701,19 @@ if numba is not None:
         dt = _dtype(t).type
         spread = _expander(_bcast)
 
-        def impl(t, like):
-            lshape = _shape_array(like.shape)
-            mask, need = _broadcast_mask(_shape_array(t.shape), lshape, lnd, lead)
-            if not need:
-                return t
-            out = np.empty(like.shape, dt)
-            of = out.reshape(out.size)
-            tf = _flat(t)
-            spread(of, lshape, mask, of, tf, tf, tf)
-            return out
-        if lead > 0:
-            def impl(t, like):   # noqa: F811
+        if lead == 0:   # same ndim: t itself (no copy) when shapes match at run time
+            def impl(t, like):
+                lshape = _shape_array(like.shape)
+                mask, need = _broadcast_mask(_shape_array(t.shape), lshape, lnd, 0)
+                if not need:
+                    return t
+                out = np.empty(like.shape, dt)
+                of = out.reshape(out.size)
+                tf = _flat(t)
+                spread(of, lshape, mask, of, tf, tf, tf)
+                return out
+        else:
+            def impl(t, like):
                 lshape = _shape_array(like.shape)
                 mask, _ = _broadcast_mask(_shape_array(t.shape), lshape, lnd, lead)
                 out = np.empty(like.shape, dt)

@@ -26,7 +26,20 @@ def _ov_get_copy(x, idx):
     return lambda x, idx: copy_value(x[idx])
 
 
+def stack_values(*items):
+    """`np.array([a, b, ...])` of scalars or equal-shape arrays (a fresh array)."""
+    return np.array(items, dtype=np.result_type(*items, np.float64))
+
+
+def unit_stack(t, k, like):
+    """An array shaped like `like` holding `t` at position `k` and zeros elsewhere (the
+    tangent contribution of element k of `stack_values`)."""
+    out = np.zeros(np.shape(like), np.result_type(like))
+    out[k] = t
+    return out
+
+
 def install(runtime_module):
-    for fn in (copy_value, get_copy):
+    for fn in (copy_value, get_copy, stack_values, unit_stack):
         fn.__module__ = runtime_module.__name__
         setattr(runtime_module, fn.__name__, fn)

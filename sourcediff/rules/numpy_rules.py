@@ -110,7 +110,7 @@ defrule(ops.identity, "x", adjoint={"x": "g"}, tangent={"x": "x_dot"})
 defrule(builtins.float, "x", adjoint={"x": "g"}, tangent={"x": "x_dot"})
 
 # ----------------------------------------------------------------------------- no derivative
-nondiff(ops.stop_gradient, ops.attribute, ops.make_tuple, slice, len, range, builtins.int, builtins.bool,
+nondiff(ops.stop_gradient, ops.attribute, slice, len, range, builtins.int, builtins.bool,
         operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.not_,
         operator.and_, operator.or_, operator.is_, operator.is_not, operator.floordiv, np.floor_divide,
         np.zeros, np.ones, np.full, np.zeros_like, np.ones_like, np.empty, np.empty_like, np.eye,
