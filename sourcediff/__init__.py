@@ -5,8 +5,6 @@ Numba into native loops."""
 
 __version__ = "0.1.0"
 
-from . import runtime as _runtime, runtime_extra as _runtime_extra  # noqa: E402
-_runtime_extra.install(_runtime)
 from .errors import SourceDiffError  # noqa: E402
 from .rules import numpy_rules as _numpy_rules  # noqa: E402,F401  (registers the built-in rules)
 from .rules import runtime_rules as _runtime_rules  # noqa: E402,F401  (tangents of the adjoint helpers)

@@ -1153,3 +1153,43 @@ if numba is not None:
         if isinstance(g, _SCALAR):
             return lambda g, x: np.full(x.shape, g)
         return lambda g, x: np.ascontiguousarray(g).reshape(x.shape)
+
+
+# =======================================================================================
+# In-place writes and np.array of values
+# =======================================================================================
+
+
+def copy_value(v):
+    """A copy of an array (the original may be overwritten later); scalars as they are."""
+    return v.copy() if isinstance(v, np.ndarray) else v
+
+
+def get_copy(x, idx):
+    """`x[idx]`, copied when it is an array view."""
+    return copy_value(x[idx])
+
+
+if numba is not None:
+    @overload(copy_value, jit_options={"error_model": "numpy"})
+    def _ov_copy_value(v):
+        if isinstance(v, types.Array):
+            return lambda v: v.copy()
+        return lambda v: v
+
+    @overload(get_copy, jit_options={"error_model": "numpy"})
+    def _ov_get_copy(x, idx):
+        return lambda x, idx: copy_value(x[idx])
+
+
+def stack_values(*items):
+    """`np.array([a, b, ...])` of scalars or equal-shape arrays (a fresh array)."""
+    return np.array(items, dtype=np.result_type(*items, np.float64))
+
+
+def unit_stack(t, k, like):
+    """An array shaped like `like` holding `t` at position `k` and zeros elsewhere (the
+    tangent contribution of element k of `stack_values`)."""
+    out = np.zeros(np.shape(like), np.result_type(like))
+    out[k] = t
+    return out
