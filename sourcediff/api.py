@@ -93,38 +93,46 @@ def lowered(f):
     return fn
 
 
-def build(f, wrt_names: list, mode: str, single: bool, scalar_params=()) -> Built:
+def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
+    """Generate the source of one transformation.  `pattern` says, per positional argument of
+    the generated function, whether it is a scalar (the code is specialised on it)."""
     import copy
 
+    def scalars(fn):
+        return tuple(p for p, nd in zip(fn.params, pattern) if nd == 0)
+
+    def ndims(fn):
+        return {p: nd for p, nd in zip(fn.params, pattern) if nd is not None}
+
     with _BUILD_LOCK:
-        primal = copy.deepcopy(lowered(f))
+        primal = optimize.simplify_primal(copy.deepcopy(lowered(f)))
         taken = _all_names(primal)
         names = NameGen(taken)
         if mode == "reverse":
-            rt = reverse.ReverseTransform(primal, wrt_names, names, scalar_params)
+            rt = reverse.ReverseTransform(primal, wrt_names, names, pattern)
             out = rt.run()
             out.single_wrt = single
-            optimize.optimize(out, {rt.bar(n) for n in rt.owned}, scalar_params)
+            optimize.optimize(out, {rt.bar(n) for n in rt.owned}, scalars(out), ndims(out))
             word = "grad of"
         elif mode == "forward":
             out = forward.tangent(primal, wrt_names, names)
             out.single_wrt = single
-            optimize.optimize(out, (), scalar_params)
+            optimize.optimize(out, (), scalars(out), ndims(out))
             word = "tangent of"
         elif mode == "hvp":
             # forward-over-reverse: the tangent of the generated gradient function, with the
             # seed held constant and the wrt parameters varied
-            rt = reverse.ReverseTransform(primal, wrt_names, names, scalar_params)
+            rt = reverse.ReverseTransform(primal, wrt_names, names, pattern)
             rev = rt.run()
             owned = {rt.bar(n) for n in rt.owned}
-            optimize.optimize(rev, owned, scalar_params)
+            optimize.optimize(rev, owned, scalars(rev), ndims(rev))
             tt = forward.TangentTransform(rev, wrt_names, names)
             out = tt.run()
             out.name = f"{primal.name}_hvp"
             out.n_primal = None  # return everything flat: value, grads, value_dot, grads_dot
             out.n_out = rev.n_primal
             out.tuple_return = True
-            optimize.optimize(out, owned | {tt.dot_names[b] for b in owned if b in tt.dot_names}, scalar_params)
+            optimize.optimize(out, owned | {tt.dot_names[b] for b in owned if b in tt.dot_names}, scalars(out), ndims(out))
             word = "hessian-vector product of"
         elif mode == "primal":
             out = primal
@@ -222,7 +230,8 @@ class _Compiled:
         return self._modules[pattern]
 
     def call(self, args):
-        pattern = tuple(p for p, a in zip(self.params, args) if not isinstance(a, np.ndarray))
+        pattern = tuple(a.ndim if isinstance(a, np.ndarray) else 0 if isinstance(a, (int, float, np.number)) else None
+                        for a in args)
         self._last = pattern
         mod = self.module(pattern)
         return mod.functions[self.built_for(pattern).entry](*args)

@@ -101,11 +101,20 @@ def _walk(stmts):
             yield from _walk(b)
 
 
-def optimize(fn: Function, owned: set = frozenset(), scalar_params=()) -> Function:
+def optimize(fn: Function, owned: set = frozenset(), scalar_params=(), param_ndims=None) -> Function:
     fold_constants(fn.body)
     first_assign(fn.body, set(owned))
-    drop_same_shape_unbroadcast(fn, scalar_params)
+    drop_same_shape_unbroadcast(fn, scalar_params, param_ndims)
+    propagate_copies(fn)
     eliminate_dead_code(fn)
+    return fn
+
+
+def simplify_primal(fn: Function) -> Function:
+    """Before differentiation: one computation per value (CSE) and no plain copies."""
+    for _ in range(3):
+        eliminate_common_subexpressions(fn)
+        propagate_copies(fn)
     return fn
 
 
@@ -129,10 +138,15 @@ _LIKE_ARG = {_rt.unbroadcast: 1, _rt.broadcast_like: 1, _rt.unreduce: 1, _rt.res
 _SCALAR_RESULT = {len, float, int}
 
 
-def infer_shapes(fn: Function, scalar_params=()) -> dict:
+def infer_shapes(fn: Function, scalar_params=(), param_ndims=None) -> dict:
+    """Shape symbols: SCALAR, or a token shared by values that provably have equal shapes."""
     sym: dict = {}
+    ndims = dict(param_ndims or {})
     for p in fn.params:
-        sym[p] = SCALAR if p in scalar_params else ("param", p)
+        sym[p] = SCALAR if p in scalar_params or ndims.get(p) == 0 else ("param", p)
+    for s in _walk(fn.body):
+        if isinstance(s, For):
+            sym[s.var] = SCALAR
     counter = [0]
 
     def fresh():
@@ -158,6 +172,10 @@ def infer_shapes(fn: Function, scalar_params=()) -> dict:
         if op in _LIKE_ARG and len(args) > _LIKE_ARG[op]:
             return of(args[_LIKE_ARG[op]])
         if op in _SCALAR_RESULT:
+            return SCALAR
+        if op is operator.getitem and len(args) == 2 and isinstance(args[0], Name) \
+                and ndims.get(args[0].id) == 1 and of(args[1]) == SCALAR \
+                and not (isinstance(args[1], Const) and not isinstance(args[1].value, int)):
             return SCALAR
         if op in (_np.sum, _np.mean, _rt.sum, _rt.mean, _np.max, _np.min) and len(args) == 1 and not e.kwargs:
             return SCALAR
@@ -187,8 +205,8 @@ def infer_shapes(fn: Function, scalar_params=()) -> dict:
     return sym
 
 
-def drop_same_shape_unbroadcast(fn: Function, scalar_params=()) -> None:
-    sym = infer_shapes(fn, scalar_params)
+def drop_same_shape_unbroadcast(fn: Function, scalar_params=(), param_ndims=None) -> None:
+    sym = infer_shapes(fn, scalar_params, param_ndims)
     for s in _walk(fn.body):
         if isinstance(s, Assign) and isinstance(s.value, Prim) and s.value.op in (_rt.unbroadcast, _rt.broadcast_like):
             a, b = s.value.args[0], s.value.args[1]
@@ -196,3 +214,131 @@ def drop_same_shape_unbroadcast(fn: Function, scalar_params=()) -> None:
             sb = sym.get(b.id) if isinstance(b, Name) else (SCALAR if isinstance(b, Const) else None)
             if sa is not None and sa == sb:
                 s.value = Prim(_ops.identity, [a])
+
+
+# ----------------------------------------------------------------------------- copies and CSE
+def _assignment_counts(fn: Function):
+    counts: dict = {p: 1 for p in fn.params}
+    mutated: set = set()
+    for s in _walk(fn.body):
+        if isinstance(s, Assign):
+            counts[s.target] = counts.get(s.target, 0) + 1
+        elif isinstance(s, For):
+            counts[s.var] = counts.get(s.var, 0) + 1
+            if s.counter:
+                counts[s.counter] = counts.get(s.counter, 0) + 2
+        elif isinstance(s, While) and s.counter:
+            counts[s.counter] = counts.get(s.counter, 0) + 2
+        elif isinstance(s, SetItem):
+            mutated.add(s.target)
+        elif isinstance(s, Effect) and s.value.args and isinstance(s.value.args[0], Name):
+            mutated.add(s.value.args[0].id)
+    return counts, mutated
+
+
+def _rename_reads(stmts: list, old: str, new) -> None:
+    def sub(v):
+        return new if isinstance(v, Name) and v.id == old else v
+
+    for s in _walk(stmts):
+        if isinstance(s, Assign):
+            if isinstance(s.value, Prim):
+                s.value.args = [sub(a) for a in s.value.args]
+                s.value.kwargs = {k: sub(v) for k, v in s.value.kwargs.items()}
+            else:
+                s.value = sub(s.value)
+        elif isinstance(s, SetItem):
+            s.index, s.value = sub(s.index), sub(s.value)
+        elif isinstance(s, Effect):
+            s.value.args = [sub(a) for a in s.value.args]
+        elif isinstance(s, If):
+            s.test = sub(s.test)
+        elif isinstance(s, For):
+            s.start, s.stop, s.step = sub(s.start), sub(s.stop), sub(s.step)
+        elif isinstance(s, While):
+            s.test = sub(s.test)
+
+
+def propagate_copies(fn: Function, keep=()) -> None:
+    """`a = b` where both are assigned once and neither is mutated: read `b` for `a`."""
+    from .ops import identity
+
+    while True:
+        counts, mutated = _assignment_counts(fn)
+        returned = {v.id for v in fn.returns if isinstance(v, Name)}
+        found = None
+        for s in _walk(fn.body):
+            if not isinstance(s, Assign) or s.tag == "pop":
+                continue
+            v = s.value
+            if isinstance(v, Prim) and v.op is identity and len(v.args) == 1:
+                v = v.args[0]
+            if not isinstance(v, Name):
+                continue
+            a, b = s.target, v.id
+            if counts.get(a) == 1 and counts.get(b, 0) <= 1 and a not in mutated and b not in mutated \
+                    and a not in returned and a not in keep and a not in fn.params:
+                found = (s, a, v)
+                break
+        if found is None:
+            return
+        s, a, v = found
+        _remove_stmt(fn.body, s)
+        if _anonymous(v.id) and not _anonymous(a) and v.id not in fn.params \
+                and v.id not in returned and v.id not in keep and counts.get(v.id) == 1:
+            # keep the meaningful name: the temporary's definition takes it
+            for t in _walk(fn.body):
+                if isinstance(t, Assign) and t.target == v.id:
+                    t.target = a
+            _rename_reads(fn.body, v.id, Name(a))
+        else:
+            _rename_reads(fn.body, a, Name(v.id))
+
+
+def _anonymous(name: str) -> bool:
+    return name.startswith("tmp") and name[3:].isdigit()
+
+
+def _remove_stmt(stmts: list, target) -> bool:
+    for k, s in enumerate(stmts):
+        if s is target:
+            del stmts[k]
+            return True
+        for b in blocks_of(s):
+            if _remove_stmt(b, target):
+                return True
+    return False
+
+
+def _pure_key(e: Prim):
+    try:
+        key = (e.op, tuple(e.args), tuple(sorted(e.kwargs.items())))
+        hash(key)
+        return key
+    except TypeError:
+        return None
+
+
+def eliminate_common_subexpressions(fn: Function) -> None:
+    """A primitive computed again on the same unchanged operands reuses the first result."""
+    counts, mutated = _assignment_counts(fn)
+
+    def stable(v):
+        return isinstance(v, Const) or (counts.get(v.id, 0) <= 1 and v.id not in mutated)
+
+    def visit(stmts, avail):
+        avail = dict(avail)
+        for s in stmts:
+            if isinstance(s, Assign) and isinstance(s.value, Prim) and counts.get(s.target) == 1 \
+                    and s.target not in mutated and all(stable(v) for v in s.value.operands()) \
+                    and s.value.op not in (list, list.pop, list.append):
+                key = _pure_key(s.value)
+                if key is not None:
+                    if key in avail:
+                        s.value = Name(avail[key])
+                    else:
+                        avail[key] = s.target
+            for b in blocks_of(s):
+                visit(b, avail)
+
+    visit(fn.body, {})

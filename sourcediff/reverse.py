@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import operator
 
+import numpy as np
+
 from . import ops, optimize, runtime
 from .analysis import activity, block_info
 from .errors import error_at
@@ -29,12 +31,18 @@ from .rules.registry import REGISTRY, qualified_name
 from .templates import expand
 
 ZEROS = runtime.zeros_like
+REMAT_CHEAP = {operator.getitem, operator.add, operator.sub, operator.mul, operator.neg, operator.truediv,
+               operator.pow, ops.make_tuple, slice, ops.attribute, len}
+REMAT_SCALAR = {np.sin, np.cos, np.tan, np.exp, np.log, np.sqrt, np.tanh, np.abs, np.square}
 
 
 class ReverseTransform:
-    def __init__(self, fn: Function, wrt: list, names: NameGen, scalar_params=()):
+    def __init__(self, fn: Function, wrt: list, names: NameGen, pattern=()):
+        """`pattern`: per positional parameter of the generated function (the primal's, then
+        the seeds), whether the argument is a scalar."""
         self.fn = fn
-        self.scalar_params = tuple(scalar_params)
+        self.pattern = tuple(pattern)
+        self.scalar_params = ()
         self.wrt = list(wrt)
         self.names = names
         self.active = activity(fn, self.wrt)
@@ -72,7 +80,11 @@ class ReverseTransform:
                 seed_params.append(seed)
                 if self.is_active(v):
                     seed_stmts.append(self.accumulate(v.id, Name(seed)))
+        self.seed_params = seed_params
+        self.scalar_params = tuple(p for p, nd in zip(fn.params + seed_params, self.pattern) if nd == 0)
+        self.param_ndims = {p: nd for p, nd in zip(fn.params + seed_params, self.pattern) if nd is not None}
         self.plan_saves(fn.body)
+        self.remat = self.plan_remat()
         bwd = self.backward_block(fn.body, top=True)
         bwd = self.init_block(fn.body, seed_stmts + bwd, top=True)
         fwd = self.forward_block(fn.body)
@@ -307,21 +319,61 @@ class ReverseTransform:
         dry.owned = set()
         dry.bwd_reads = set()
         dry._all_bwd_reads = set()
+        dry._dry = True
         bwd = dry.init_block(self.fn.body, dry.backward_block(self.fn.body), top=True)
         # simplify as the final code will be, then see what the backward sweep still reads
-        probe = Function("probe", list(self.fn.params), list(self.fn.body) + bwd, [])
+        probe = Function("probe", list(self.fn.params) + list(self.seed_params), list(self.fn.body) + bwd, [])
         optimize.fold_constants(bwd)
         optimize.first_assign(bwd, {dry.bar(n) for n in dry.owned})
-        optimize.drop_same_shape_unbroadcast(probe, self.scalar_params)
+        optimize.drop_same_shape_unbroadcast(probe, self.scalar_params, self.param_ndims)
         defined = set(dry.bar_names.values())
         for st in walk(bwd):
             if isinstance(st, Assign) and st.tag not in ("pop",):
                 defined.add(st.target)
         used = set()
         for st in walk(bwd):
-            used.update(reads(st))
+            if st.tag != "remat":  # recomputations add what they need later, transitively
+                used.update(reads(st))
         loop_vars = {st.var for st in walk(self.fn.body) if isinstance(st, For)}
         return (used - (defined - set(self.info.def_block)) - loop_vars) | set(self.setitem_saves.values())
+
+    def plan_remat(self) -> dict:
+        """Loop values cheaper to recompute in the backward sweep than to tape: element reads
+        and arithmetic on loop indices and unchanging arrays (scalar maths too)."""
+        shapes = optimize.infer_shapes(self.fn, self.scalar_params, self.param_ndims)
+        counts, mutated = optimize._assignment_counts(self.fn)
+        loop_vars = {st.var for st in walk(self.fn.body) if isinstance(st, For)}
+        invariant = {n for n, c in counts.items() if c == 1 and n not in mutated
+                     and self.info.loop_depth.get(self.info.def_block.get(n), 1) == 0}
+        invariant |= {p for p in self.fn.params if counts.get(p) == 1 and p not in mutated}
+        remat: dict = {}
+        for st in walk(self.fn.body):
+            if not (isinstance(st, Assign) and isinstance(st.value, Prim)):
+                continue
+            blk = self.info.stmt_block.get(id(st))
+            if blk is None or self.info.loop_depth[blk] == 0 or counts.get(st.target) != 1 \
+                    or st.target in mutated:
+                continue
+            op = st.value.op
+            cheap = op in REMAT_CHEAP or (op in REMAT_SCALAR and shapes.get(st.target) == optimize.SCALAR)
+            if not cheap:
+                continue
+            ok = all(not isinstance(v, Name) or v.id in invariant or v.id in loop_vars
+                     or (v.id in remat and self.info.stmt_block.get(id(remat[v.id])) == blk)
+                     for v in st.value.operands())
+            if ok:
+                remat[st.target] = st
+        return remat
+
+    def _remat_wanted(self, block) -> set:
+        here = [st for st in block if isinstance(st, Assign) and st.target in self.remat]
+        if getattr(self, "_dry", False):
+            return {st.target for st in here}
+        wanted = {st.target for st in here if st.target in self._later_reads()}
+        for st in reversed(here):  # and what they are computed from
+            if st.target in wanted:
+                wanted |= {v.id for v in st.value.operands() if isinstance(v, Name) and v.id in self.remat}
+        return wanted
 
     def snapshot_names(self, block) -> list:
         """Names defined in `block` (inside a loop) that the backward sweep reads."""
@@ -330,7 +382,8 @@ class ReverseTransform:
         needed = self._later_reads()
         out = []
         for name, home in self.info.def_block.items():
-            if home == id(block) and name in needed and name not in self.fn.params:
+            if home == id(block) and name in needed and name not in self.fn.params \
+                    and name not in self.remat:
                 out.append(name)
         for s in block:
             if isinstance(s, SetItem) and id(s) in self.setitem_saves:
@@ -342,6 +395,11 @@ class ReverseTransform:
         head = []
         for name in self.snapshot_names(block):
             head.append(Assign(name, Prim(list.pop, [Name(self.tape(name, "snap"))]), tag="pop"))
+        wanted = self._remat_wanted(block)
+        for st in block:  # recomputed instead of taped
+            if isinstance(st, Assign) and st.target in wanted:
+                head.append(Assign(st.target, Prim(st.value.op, list(st.value.args), dict(st.value.kwargs)),
+                                   loc=st.loc, tag="remat"))
         defined_here = [n for n, b in self.info.def_block.items() if b == id(block)]
         if top:
             defined_here = list(dict.fromkeys(self.fn.params + defined_here))
@@ -394,6 +452,6 @@ def _with_origin(stmt, src):
     return stmt
 
 
-def reverse(fn: Function, wrt: list, names: NameGen, scalar_params=()) -> Function:
+def reverse(fn: Function, wrt: list, names: NameGen, pattern=()) -> Function:
     """The adjoint of `fn` with respect to the parameters `wrt`."""
-    return ReverseTransform(fn, wrt, names, scalar_params).run()
+    return ReverseTransform(fn, wrt, names, pattern).run()

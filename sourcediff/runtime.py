@@ -1193,3 +1193,648 @@ def unit_stack(t, k, like):
     out = np.zeros(np.shape(like), np.result_type(like))
     out[k] = t
     return out
+
+
+# =======================================================================================
+# Helpers of the extended rule set (numpy_rules.py): NumPy versions.  These run in the
+# Python backend; generated code that calls them under backend="auto" falls back to
+# Python when Numba cannot compile them (most take tuples/strings Numba cannot specialise).
+# =======================================================================================
+
+def _rt_error(msg):
+    from .errors import SourceDiffError
+    return SourceDiffError(msg)
+
+
+def _norm_axes(axis, nd):
+    """axis (None, int or tuple, negatives allowed) -> sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(nd))
+    if isinstance(axis, (tuple, list)):
+        return tuple(sorted(int(a) % nd for a in axis))
+    return (int(axis) % nd,)
+
+
+def reduce_sum_to(t, ans, axis, keepdims):
+    """Sum ``t`` (shaped like the reduction operand) over ``axis`` into the shape of ``ans``."""
+    if np.ndim(t) == 0:
+        return t
+    s = np.sum(t, axis=_norm_axes(axis, np.ndim(t)), keepdims=keepdims)
+    return np.reshape(s, np.shape(ans)) if isinstance(ans, np.ndarray) else s[()] if isinstance(s, np.ndarray) else s
+
+
+def sinc_deriv(x):
+    """d/dx sinc(x) = (cos(pi x) - sinc(x)) / x, 0 at x = 0."""
+    x = np.asarray(x, dtype=float)
+    safe = np.where(x == 0, 1.0, x)
+    d = np.where(x == 0, 0.0, (np.cos(np.pi * safe) - np.sinc(safe)) / safe)
+    return d[()] if d.ndim == 0 else d
+
+
+def fmax_mask(x, y):
+    """Where np.fmax(x, y) picks x (ties and NaN in y: x)."""
+    return (x >= y) | np.isnan(y)
+
+
+def fmin_mask(x, y):
+    return (x <= y) | np.isnan(y)
+
+
+def clip_mask(a, lo, hi):
+    """Where np.clip(a, lo, hi) passes `a` through (bounds may be None)."""
+    m = np.ones(np.shape(a), bool) if isinstance(a, np.ndarray) else True
+    if lo is not None:
+        m = m & (a >= lo)
+    if hi is not None:
+        m = m & (a <= hi)
+    return m
+
+
+def clip_lo_mask(a, lo, hi):
+    m = a < lo
+    if hi is not None:
+        m = m & (lo <= hi)
+    return m
+
+
+def clip_hi_mask(a, lo, hi):
+    m = a > hi
+    if lo is not None:
+        m = m | (lo > hi)
+    return m
+
+
+def math_log_adjoint(x, base):
+    """d/dx log(x, base) = 1 / (x ln base)."""
+    return 1.0 / x if base is None else 1.0 / (x * np.log(base))
+
+
+def first_extreme(g, a, ans):
+    """Adjoint of builtin max/min over an iterable: g at the first element equal to ans."""
+    arr = np.asarray(a, dtype=float)
+    out = np.zeros(arr.shape)
+    out[int(np.argmax(arr == ans))] = g
+    return out
+
+
+def first_extreme_tangent(t, a, ans):
+    return np.asarray(t)[int(np.argmax(np.asarray(a) == ans))]
+
+
+def prod_adjoint(g, a, ans, axis=None, keepdims=False):
+    """Adjoint of ``np.prod(a, axis)``: the product of the other factors (zeros handled)."""
+    if _is_scalar(a):
+        return g
+    nd = a.ndim
+    axes = _norm_axes(axis, nd)
+    rest = tuple(i for i in range(nd) if i not in axes)
+    perm = rest + axes
+    t = np.transpose(a, perm)
+    shp = t.shape
+    n = int(np.prod([a.shape[i] for i in axes]))
+    flat = t.reshape(shp[:len(rest)] + (n,))
+    ones = np.ones(flat.shape[:-1] + (1,), flat.dtype)
+    left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    others = (left * right).reshape(shp)
+    others = np.transpose(others, np.argsort(perm))
+    return unreduce(g, a, axis, keepdims) * others
+
+
+def prod_tangent(t, a, ans, axis=None, keepdims=False):
+    w = prod_adjoint(np.ones(np.shape(ans)) if isinstance(ans, np.ndarray) else 1.0, a, ans, axis, keepdims)
+    return reduce_sum_to(t * w, ans, axis, keepdims)
+
+
+def _count(a, axis):
+    return int(np.prod([np.shape(a)[i] for i in _norm_axes(axis, np.ndim(a))]))
+
+
+def var_adjoint(g, a, axis=None, ddof=0, keepdims=False):
+    """Adjoint of ``np.var(a, axis, ddof=ddof)``: 2 (a - mean) / (N - ddof)."""
+    if _is_scalar(a):
+        return 0.0 * g
+    d = a - np.mean(a, axis=axis, keepdims=True)
+    return unreduce(g, a, axis, keepdims) * (2.0 / (_count(a, axis) - ddof)) * d
+
+
+def var_tangent(t, a, ans, axis=None, ddof=0, keepdims=False):
+    if _is_scalar(a):
+        return 0.0 * t
+    d = a - np.mean(a, axis=axis, keepdims=True)
+    return reduce_sum_to(t * d, ans, axis, keepdims) * (2.0 / (_count(a, axis) - ddof))
+
+
+def cumsum_adjoint(g, a, axis=None):
+    """Adjoint of ``np.cumsum(a, axis)``: the reversed cumulative sum."""
+    if axis is None:
+        r = np.cumsum(np.ravel(g)[::-1])[::-1]
+        return np.reshape(r, np.shape(a)) if not _is_scalar(a) else r[0]
+    r = np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis)
+    return r
+
+
+def cumprod_adjoint(g, a, ans, axis=None):
+    """Adjoint of ``np.cumprod(a, axis)`` (operand without zeros)."""
+    return cumsum_adjoint(g * ans, a, axis) / (np.ravel(a) if axis is None else a).reshape(np.shape(a)) \
+        if not _is_scalar(a) else g
+
+
+def cumprod_tangent(t, a, ans, axis=None):
+    if _is_scalar(a):
+        return np.reshape(t, (1,))
+    q = np.asarray(t) / a
+    return ans * np.cumsum(q, axis=axis)
+
+
+# ---- np.linalg.norm ------------------------------------------------------------------
+
+def _norm_plan(x, ord, axis):
+    """('vec', axes) or ('mat', (row, col)) as np.linalg.norm interprets the call."""
+    nd = np.ndim(x)
+    if axis is None:
+        if ord is None:
+            return "all", tuple(range(nd))
+        if nd == 1:
+            return "vec", (0,)
+        if nd == 2:
+            return "mat", (0, 1)
+        raise _rt_error("np.linalg.norm: give axis for ord with arrays of ndim > 2")
+    if isinstance(axis, (tuple, list)):
+        if len(axis) == 1:
+            return "vec", (int(axis[0]) % nd,)
+        return "mat", (int(axis[0]) % nd, int(axis[1]) % nd)
+    return "vec", (int(axis) % nd,)
+
+
+def _ties(v, m, axes):
+    eq = v == m
+    return eq / np.sum(eq, axis=axes, keepdims=True)
+
+
+def norm_weights(x, ans, ord=None, axis=None, keepdims=False):
+    """d norm / d x for every element of x (each output depends on its own slice)."""
+    x = np.asarray(x, dtype=float)
+    kind, axes = _norm_plan(x, ord, axis)
+    n = np.asarray(ans, dtype=float)
+    nk = np.sum(np.zeros(x.shape), axis=axes, keepdims=True) + (
+        np.reshape(n, np.sum(np.zeros(x.shape), axis=axes, keepdims=True).shape))
+    if kind == "all" or (kind == "mat" and ord == "fro") or (kind == "vec" and ord in (None, 2)):
+        return np.where(nk == 0, 0.0, x / np.where(nk == 0, 1.0, nk))
+    if kind == "vec":
+        ax = axes[0]
+        if ord == 1:
+            return np.sign(x)
+        if ord == np.inf or ord == -np.inf:
+            return np.sign(x) * _ties(np.abs(x), nk, ax)
+        if ord == 0:
+            return np.zeros(x.shape)
+        if isinstance(ord, str):
+            raise _rt_error(f"np.linalg.norm: ord={ord!r} is not a vector norm")
+        p = float(ord)
+        return np.sign(x) * np.abs(x) ** (p - 1) / nk ** (p - 1)
+    r, c = axes
+    xm = np.moveaxis(x, (r, c), (-2, -1))
+    if ord in (1, -1, np.inf, -np.inf):
+        sum_ax = -2 if ord in (1, -1) else -1
+        s = np.sum(np.abs(xm), axis=sum_ax, keepdims=True)
+        m = np.max(s, axis=-1 if sum_ax == -2 else -2, keepdims=True) if ord in (1, np.inf) else \
+            np.min(s, axis=-1 if sum_ax == -2 else -2, keepdims=True)
+        eq = s == m
+        w = np.sign(xm) * (eq / np.sum(eq, axis=-1 if sum_ax == -2 else -2, keepdims=True))
+    elif ord in (2, -2, "nuc"):
+        u, sv, vt = np.linalg.svd(xm, full_matrices=False)
+        if ord == "nuc":
+            w = u @ vt
+        else:
+            k = 0 if ord == 2 else -1
+            w = u[..., :, k:k + 1 if k == 0 else None] @ vt[..., k:k + 1 if k == 0 else None, :]
+    else:
+        raise _rt_error(f"np.linalg.norm: matrix ord={ord!r} is not supported")
+    return np.moveaxis(w, (-2, -1), (r, c))
+
+
+def norm_adjoint(g, x, ans, ord=None, axis=None, keepdims=False):
+    """Adjoint of ``np.linalg.norm(x, ord, axis, keepdims)``."""
+    w = norm_weights(x, ans, ord, axis, keepdims)
+    kind, axes = _norm_plan(np.asarray(x), ord, axis)
+    gk = np.asarray(g, dtype=float)
+    if not keepdims:
+        gk = np.expand_dims(gk, axes) if gk.ndim else np.reshape(gk, (1,) * w.ndim)
+    out = gk * w
+    return out[()] if _is_scalar(x) else out
+
+
+def norm_tangent(t, x, ans, ord=None, axis=None, keepdims=False):
+    w = norm_weights(x, ans, ord, axis, keepdims)
+    kind, axes = _norm_plan(np.asarray(x), ord, axis)
+    s = np.sum(np.asarray(t) * w, axis=axes, keepdims=keepdims)
+    return s[()] if s.ndim == 0 else s
+
+
+# ---- np.average ------------------------------------------------------------------------
+
+def _average_w(a, axis, weights):
+    """The weights broadcast to a's shape (np.average: same shape, or 1-D along axis)."""
+    a = np.asarray(a)
+    if weights is None:
+        return np.ones(a.shape)
+    w = np.asarray(weights, dtype=float)
+    if w.shape == a.shape:
+        return w
+    if w.ndim == 1 and axis is not None and not isinstance(axis, (tuple, list)):
+        shp = [1] * a.ndim
+        shp[int(axis) % a.ndim] = w.shape[0]
+        return np.broadcast_to(w.reshape(shp), a.shape)
+    raise _rt_error("np.average: weights must have a's shape, or be 1-D along an int axis")
+
+
+def _unaverage_w(gw, a, axis, weights):
+    """Sum a full-shape weight adjoint back to the shape of `weights`."""
+    w = np.asarray(weights)
+    if w.shape == np.shape(a):
+        return gw
+    return np.sum(gw, axis=tuple(i for i in range(np.ndim(a)) if i != int(axis) % np.ndim(a)))
+
+
+def _check_returned(returned):
+    if returned:
+        raise _rt_error("np.average(..., returned=True) is not differentiated; compute the weight sum separately")
+
+
+def average_adjoint_a(g, a, axis=None, weights=None, returned=False, keepdims=False):
+    _check_returned(returned)
+    w = _average_w(a, axis, weights)
+    sw = np.sum(w, axis=_norm_axes(axis, w.ndim), keepdims=True)
+    return unreduce(g, np.asarray(a), axis, keepdims) * (w / sw)
+
+
+def average_adjoint_w(g, a, ans, axis=None, weights=None, returned=False, keepdims=False):
+    _check_returned(returned)
+    a = np.asarray(a)
+    w = _average_w(a, axis, weights)
+    sw = np.sum(w, axis=_norm_axes(axis, w.ndim), keepdims=True)
+    m = unreduce(ans, a, axis, keepdims)
+    return _unaverage_w(unreduce(g, a, axis, keepdims) * (a - m) / sw, a, axis, weights)
+
+
+def average_tangent_a(t, a, ans, axis=None, weights=None, returned=False, keepdims=False):
+    _check_returned(returned)
+    w = _average_w(a, axis, weights)
+    return np.average(t, axis=axis, weights=w, keepdims=keepdims)
+
+
+def average_tangent_w(t, a, ans, axis=None, weights=None, returned=False, keepdims=False):
+    _check_returned(returned)
+    a = np.asarray(a)
+    w = _average_w(a, axis, weights)
+    tw = _average_w(a, axis, t)
+    sw = np.sum(w, axis=_norm_axes(axis, w.ndim), keepdims=keepdims)
+    return reduce_sum_to(tw * (a - unreduce(ans, a, axis, keepdims)), ans, axis, keepdims) / sw
+
+
+# ---- shapes ------------------------------------------------------------------------------
+
+def moveaxis_adjoint(g, source, destination):
+    return np.moveaxis(g, destination, source)
+
+
+def broadcast_to(x, shape):
+    """``np.broadcast_to(x, shape)`` as a fresh (writable) array."""
+    return np.array(np.broadcast_to(x, shape))
+
+
+def tile_adjoint(g, a, reps):
+    """Adjoint of ``np.tile(a, reps)``: sum the tiles."""
+    shape = np.shape(a)
+    reps = (reps,) if np.ndim(reps) == 0 else tuple(reps)
+    nd = builtins.max(len(shape), len(reps))
+    shape = (1,) * (nd - len(shape)) + tuple(shape)
+    reps = (1,) * (nd - len(reps)) + reps
+    inter = []
+    for r, n in zip(reps, shape):
+        inter += [r, n]
+    s = np.sum(np.reshape(g, inter), axis=tuple(range(0, 2 * nd, 2)))
+    return np.reshape(s, np.shape(a)) if not _is_scalar(a) else s.item()
+
+
+def repeat_adjoint(g, a, repeats, axis=None):
+    """Adjoint of ``np.repeat(a, repeats, axis)``: sum each run of copies."""
+    if axis is None:
+        flat = np.ravel(a)
+        n = flat.shape[0]
+        axis_ = 0
+        g = np.ravel(g)
+    else:
+        n = np.shape(a)[axis]
+        axis_ = axis
+    rep = np.broadcast_to(np.asarray(repeats), (n,))
+    starts = np.concatenate([[0], np.cumsum(rep)[:-1]]).astype(np.intp)
+    s = np.add.reduceat(g, starts, axis=axis_) if g.shape[axis_] else np.zeros(np.shape(a))
+    # runs of length 0 pick up a neighbour in reduceat: zero them
+    zero = rep == 0
+    if np.any(zero):
+        s = np.moveaxis(s, axis_, 0).copy()
+        s[zero] = 0
+        s = np.moveaxis(s, 0, axis_)
+    return np.reshape(s, np.shape(a)) if not _is_scalar(a) else s.item()
+
+
+def roll_adjoint(g, shift, axis=None):
+    neg = -shift if np.ndim(shift) == 0 else tuple(-s for s in shift)
+    return np.roll(g, neg, axis)
+
+
+def diagonal_adjoint(g, a, offset=0, axis1=0, axis2=1):
+    """Adjoint of ``np.diagonal(a, offset, axis1, axis2)``: g written onto the diagonal."""
+    out = np.zeros(np.shape(a), np.result_type(g, float))
+    v = np.moveaxis(out, (axis1, axis2), (-2, -1))
+    n1, n2 = v.shape[-2], v.shape[-1]
+    i = np.arange(builtins.max(0, -offset), n1)
+    j = i + offset
+    keep = (j >= 0) & (j < n2)
+    i, j = i[keep], j[keep]
+    v[..., i, j] = g
+    return out
+
+
+def diag_adjoint(g, v, k=0):
+    """Adjoint of ``np.diag(v, k)`` (1-D: build a matrix; 2-D: take the diagonal)."""
+    if np.ndim(v) == 1:
+        return np.diagonal(g, k).copy()
+    return diagonal_adjoint(g, v, k, 0, 1)
+
+
+def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
+    d = np.diagonal(np.asarray(a), offset, axis1, axis2)
+    return diagonal_adjoint(np.broadcast_to(np.expand_dims(g, -1), d.shape), a, offset, axis1, axis2)
+
+
+def _pad_width(pad_width, nd):
+    return np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (nd, 2))
+
+
+def _check_pad(mode, kwargs_ok=True):
+    if mode != "constant":
+        raise _rt_error(f"np.pad: only mode='constant' is differentiated, not {mode!r}")
+
+
+def pad_adjoint(g, array, pad_width, mode="constant"):
+    """Adjoint of ``np.pad(array, pad_width)`` (constant mode): the interior of g."""
+    _check_pad(mode)
+    pw = _pad_width(pad_width, np.ndim(array))
+    idx = tuple(slice(int(lo), int(lo) + n) for (lo, _), n in zip(pw, np.shape(array)))
+    return g[idx].copy() if not _is_scalar(array) else g[()]
+
+
+def pad_adjoint_value(g, array, pad_width, mode="constant", constant_values=0):
+    _check_pad(mode)
+    if np.ndim(constant_values) != 0:
+        raise _rt_error("np.pad: a differentiated constant_values must be a scalar")
+    return np.sum(g) - np.sum(pad_adjoint(g, array, pad_width, mode))
+
+
+def pad_tangent_value(t, ans, array, pad_width, mode="constant"):
+    _check_pad(mode)
+    out = np.full(np.shape(ans), t, dtype=float)
+    pw = _pad_width(pad_width, np.ndim(array))
+    idx = tuple(slice(int(lo), int(lo) + n) for (lo, _), n in zip(pw, np.shape(array)))
+    out[idx] = 0.0
+    return out
+
+
+def pad(array, pad_width, mode="constant", constant_values=0):
+    """``np.pad`` restricted to constant mode (other modes raise SourceDiffError)."""
+    _check_pad(mode)
+    return np.pad(array, pad_width, mode="constant", constant_values=constant_values)
+
+
+def diff_adjoint(g, a, n=1, axis=-1):
+    """Adjoint of ``np.diff(a, n, axis)``."""
+    for _ in range(n):
+        g = np.moveaxis(np.asarray(g), axis, -1)
+        z = np.zeros(g.shape[:-1] + (1,), g.dtype)
+        g = np.moveaxis(np.concatenate([z, g], -1) - np.concatenate([g, z], -1), -1, axis)
+    return g
+
+
+# ---- casts -----------------------------------------------------------------------------
+
+def _float_kind(v):
+    return np.result_type(v).kind in "fc"
+
+
+def cast_adjoint(g, a, ans):
+    """Adjoint of a copy/cast ``ans = asarray(a, dtype)``: g (zero through integer casts)."""
+    if not _float_kind(ans):
+        return zeros_like(a)
+    if _is_scalar(a):
+        return g[()] if isinstance(g, np.ndarray) else g
+    return np.reshape(g, np.shape(a)) if np.shape(g) != np.shape(a) else g
+
+
+def cast_tangent(t, ans):
+    if not _float_kind(ans):
+        return zeros_like(ans)
+    if isinstance(ans, np.ndarray):
+        return np.array(np.broadcast_to(t, ans.shape), dtype=ans.dtype)
+    return t[()] if isinstance(t, np.ndarray) else t
+
+
+# ---- linear algebra ----------------------------------------------------------------------
+
+def vdot_adjoint(g, b, a):
+    """Adjoint of ``np.vdot(a, b)`` (real) with respect to `a`."""
+    return np.reshape(g * np.ravel(b), np.shape(a))
+
+
+def outer_adjoint_a(g, a, b):
+    return np.reshape(np.asarray(g) @ np.ravel(b), np.shape(a))
+
+
+def outer_adjoint_b(g, a, b):
+    return np.reshape(np.ravel(a) @ np.asarray(g), np.shape(b))
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def inner_spec(na, nb):
+    """np.inner(a, b) as an einsum spec."""
+    if na == 0 or nb == 0:
+        a, b = _LETTERS[:na], _LETTERS[na:na + nb]
+        return f"{a},{b}->{a}{b}"
+    a = _LETTERS[:na - 1] + "z"
+    b = _LETTERS[na - 1:na - 1 + nb - 1] + "z"
+    return f"{a},{b}->{a[:-1]}{b[:-1]}"
+
+
+def tensordot_spec(na, nb, axes=2):
+    """np.tensordot(a, b, axes) as an einsum spec."""
+    if np.ndim(axes) == 0:
+        k = int(axes)
+        ax_a, ax_b = list(range(na - k, na)), list(range(k))
+    else:
+        ax_a, ax_b = axes
+        ax_a = [ax_a] if np.ndim(ax_a) == 0 else list(ax_a)
+        ax_b = [ax_b] if np.ndim(ax_b) == 0 else list(ax_b)
+    ax_a = [x % na for x in ax_a]
+    ax_b = [x % nb for x in ax_b]
+    la = list(_LETTERS[:na])
+    lb = list(_LETTERS[na:na + nb])
+    for i, j in zip(ax_a, ax_b):
+        lb[j] = la[i]
+    out = [la[i] for i in range(na) if i not in ax_a] + [lb[j] for j in range(nb) if j not in ax_b]
+    return f"{''.join(la)},{''.join(lb)}->{''.join(out)}"
+
+
+def _einsum_parse(subscripts, ops_):
+    s = subscripts.replace(" ", "")
+    if "." in s:
+        raise _rt_error("np.einsum: '...' is not supported in differentiated einsum; spell the axes")
+    if "->" in s:
+        ins, out = s.split("->")
+    else:
+        ins = s
+        letters = ins.replace(",", "")
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    ins = ins.split(",")
+    if len(ins) != len(ops_):
+        raise _rt_error("np.einsum: the subscripts do not match the operands")
+    return ins, out
+
+
+def einsum_adjoint(g, subscripts, k, *operands):
+    """Adjoint of ``np.einsum(subscripts, *operands)`` with respect to operand k."""
+    ops_ = [o for o in operands if o is not None]
+    ins, out = _einsum_parse(subscripts, ops_)
+    sk = ins[k]
+    others = [(s, o) for i, (s, o) in enumerate(zip(ins, ops_)) if i != k]
+    avail = set(out) | {c for s, _ in others for c in s}
+    uniq = "".join(dict.fromkeys(sk))
+    have = "".join(c for c in uniq if c in avail)
+    spec = ",".join([out] + [s for s, _ in others]) + "->" + have
+    c = np.einsum(spec, g, *[o for _, o in others])
+    x = ops_[k]
+    sizes = {ch: np.shape(x)[i] for i, ch in enumerate(sk)}
+    # letters only in operand k were summed out: broadcast back along them
+    c = np.reshape(c, [sizes[ch] if ch in have else 1 for ch in uniq]) if True else c
+    full = np.broadcast_to(np.transpose(c, [i for i in range(len(uniq))]), [sizes[ch] for ch in uniq])
+    if len(uniq) == len(sk):
+        perm = [uniq.index(ch) for ch in sk]
+        res = np.transpose(full, perm)
+        return np.array(res) if np.ndim(x) else res[()]
+    res = np.zeros(np.shape(x), np.result_type(full, float))
+    view = np.einsum(f"{sk}->{uniq}", res)
+    view += full
+    return res
+
+
+def einsum_tangent(subscripts, k, t, *operands):
+    ops_ = [o for o in operands if o is not None]
+    ops_[k] = t
+    return np.einsum(subscripts, *ops_)
+
+
+def _kron_parts(g, a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    nd = builtins.max(a.ndim, b.ndim)
+    sa = (1,) * (nd - a.ndim) + a.shape
+    sb = (1,) * (nd - b.ndim) + b.shape
+    inter = []
+    for x, y in zip(sa, sb):
+        inter += [x, y]
+    G = np.reshape(g, inter)
+    return G, np.reshape(a, sa), np.reshape(b, sb), nd
+
+
+def kron_adjoint_a(g, a, b):
+    G, A, B, nd = _kron_parts(g, a, b)
+    # G[i0, k0, i1, k1, ...] * B[k0, k1, ...] summed over k
+    Bx = np.reshape(B, [1 if j % 2 == 0 else B.shape[j // 2] for j in range(2 * nd)])
+    r = np.sum(G * Bx, axis=tuple(range(1, 2 * nd, 2)))
+    return np.reshape(r, np.shape(a)) if not _is_scalar(a) else r.item()
+
+
+def kron_adjoint_b(g, a, b):
+    G, A, B, nd = _kron_parts(g, a, b)
+    Ax = np.reshape(A, [A.shape[j // 2] if j % 2 == 0 else 1 for j in range(2 * nd)])
+    r = np.sum(G * Ax, axis=tuple(range(0, 2 * nd, 2)))
+    return np.reshape(r, np.shape(b)) if not _is_scalar(b) else r.item()
+
+
+def mT(x):
+    """Swap the last two axes (matrix transpose of a stack of matrices)."""
+    return np.swapaxes(x, -1, -2)
+
+
+def det_adjoint(g, a, ans):
+    """Adjoint of ``np.linalg.det(a)``: g det(a) inv(a)^T."""
+    return (np.asarray(g * ans)[..., None, None]) * mT(np.linalg.inv(a))
+
+
+def det_tangent(t, a, ans):
+    return ans * np.einsum("...ij,...ji->...", np.linalg.inv(a), t)
+
+
+def _solve_vec(a, b):
+    return np.ndim(b) == 1
+
+
+def solve_adjoint_b(g, a, ans):
+    if _solve_vec(a, ans):
+        return np.linalg.solve(mT(a), g)
+    return np.linalg.solve(mT(a), g)
+
+
+def solve_adjoint_a(g, a, ans):
+    gb = solve_adjoint_b(g, a, ans)
+    if _solve_vec(a, ans):
+        return -np.multiply.outer(gb, ans) if np.ndim(a) == 2 else -gb[..., :, None] * ans[..., None, :]
+    return -np.matmul(gb, mT(ans))
+
+
+def solve_tangent_a(t, a, ans):
+    if _solve_vec(a, ans):
+        return -np.linalg.solve(a, np.matmul(t, ans))
+    return -np.linalg.solve(a, np.matmul(t, ans))
+
+
+def _phi(x):
+    """Lower triangle with the diagonal halved."""
+    return np.tril(x) - 0.5 * np.eye(x.shape[-1]) * x
+
+
+def cholesky_adjoint(g, a, ans):
+    """Adjoint of ``L = np.linalg.cholesky(a)`` (symmetric input; symmetric cotangent)."""
+    L = ans
+    P = _phi(np.matmul(mT(L), g))
+    Linv = np.linalg.inv(L)
+    S = np.matmul(np.matmul(mT(Linv), P), Linv)
+    return 0.5 * (S + mT(S))
+
+
+def cholesky_tangent(t, a, ans):
+    L = ans
+    Linv = np.linalg.inv(L)
+    ts = 0.5 * (t + mT(t))
+    return np.matmul(L, _phi(np.matmul(np.matmul(Linv, ts), mT(Linv))))
+
+
+def extreme_a(g, a, b, ans):
+    """Adjoint of builtin max/min for its first operand (one iterable, or two values)."""
+    if b is None:
+        return first_extreme(g, a, ans)
+    return g * (a == ans)
+
+
+def extreme_a_tangent(t, a, b, ans):
+    if b is None:
+        return first_extreme_tangent(t, a, ans)
+    return t * (a == ans)
+
+
+def average(a, axis=None, weights=None, returned=False, keepdims=False):
+    """``np.average`` (``returned=True`` is refused with SourceDiffError)."""
+    _check_returned(returned)
+    return np.average(a, axis=axis, weights=weights, keepdims=keepdims)

@@ -63,7 +63,7 @@ def recursion(x, n):
 
 
 def unknown_library_call(x):
-    return np.sinc(x) * 2.0  # <- REFUSED
+    return np.polyval(x, 2.0) * 2.0  # <- REFUSED
 
 
 def star_args(*xs):  # <- REFUSED

@@ -9,7 +9,7 @@ import pytest
 import sourcediff
 from sourcediff.rules.registry import REGISTRY
 
-from rule_cases import CASES
+from rule_cases import AUTOGRAD_WRONG, CASES
 
 # runtime helpers (sourcediff.runtime.*: the adjoint plumbing, np.array's stack) have tangent
 # rules for forward-over-reverse; tests/test_higher_order.py checks them through Hessians
@@ -75,6 +75,10 @@ def all_cases():
             yield pytest.param(name, expr, specs, id=f"{name}-{k}")
 
 
+def autograd_checks(name, expr) -> bool:
+    return not any(name == n and CASES[n][k][0] == expr for n, k in AUTOGRAD_WRONG)
+
+
 def test_every_rule_has_cases():
     missing = [n for n in DIFF_RULES if n not in CASES]
     assert not missing, f"rules without test data in tests/rule_cases.py: {missing}"
@@ -94,6 +98,8 @@ def test_adjoint_against_fd_and_autograd(tmp_path, name, expr, specs):
         np.testing.assert_allclose(grads[k], fd_grad(f, args, k), rtol=1e-6, atol=1e-7,
                                    err_msg=f"{name}: {expr} d/d{specs[k][0]}")
         assert np.shape(grads[k]) == np.shape(args[k])
+    if not autograd_checks(name, expr):
+        return
     try:
         import autograd
         fa = make_module(tmp_path, name, expr, specs, lib="autograd")

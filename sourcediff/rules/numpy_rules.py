@@ -113,8 +113,195 @@ defrule(builtins.float, "x", adjoint={"x": "g"}, tangent={"x": "x_dot"})
 nondiff(ops.stop_gradient, ops.attribute, slice, len, range, builtins.int, builtins.bool,
         operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.not_,
         operator.and_, operator.or_, operator.is_, operator.is_not, operator.floordiv, np.floor_divide,
-        np.zeros, np.ones, np.full, np.zeros_like, np.ones_like, np.empty, np.empty_like, np.eye,
+        np.zeros, np.ones, np.zeros_like, np.ones_like, np.empty, np.empty_like, np.eye,
         np.arange, np.linspace, np.shape, np.size, np.ndim, np.argmax, np.argmin, np.sign,
         np.floor, np.ceil, np.round, np.isnan, np.isinf, np.isfinite, np.logical_and, np.logical_or,
         np.logical_not, np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal,
         np.any, np.all, sd.zeros_like, math.floor, math.ceil)
+
+# =============================================================================== extended set
+# (issue 6) element-wise functions, reductions, shapes, linear algebra, casts, math, builtins.
+
+def _unary(op, d, name=None):
+    """An element-wise function with derivative expression `d` (in x and ans)."""
+    defrule(op, "x", adjoint={"x": f"g * ({d})"}, tangent={"x": f"x_dot * ({d})"}, name=name)
+
+
+for _op, _d in [(np.expm1, "ans + 1"), (np.exp2, "ans * 0.6931471805599453"),
+                (np.log1p, "1 / (1 + x)"), (np.log2, "1 / (x * 0.6931471805599453)"),
+                (np.log10, "1 / (x * 2.302585092994046)"), (np.cbrt, "1 / (3 * ans * ans)"),
+                (np.arcsin, "1 / np.sqrt(1 - x * x)"), (np.arccos, "-1 / np.sqrt(1 - x * x)"),
+                (np.arctan, "1 / (1 + x * x)"), (np.sinh, "np.cosh(x)"), (np.cosh, "np.sinh(x)"),
+                (np.arcsinh, "1 / np.sqrt(x * x + 1)"), (np.arccosh, "1 / np.sqrt(x * x - 1)"),
+                (np.arctanh, "1 / (1 - x * x)"), (np.fabs, "np.sign(x)"), (np.sinc, "sd.sinc_deriv(x)"),
+                (np.deg2rad, "0.017453292519943295"), (np.radians, "0.017453292519943295"),
+                (np.rad2deg, "57.29577951308232"), (np.degrees, "57.29577951308232")]:
+    _unary(_op, _d)
+# math module functions of Python scalars
+for _op, _d in ([(math.sin, "math.cos(x)"), (math.cos, "-math.sin(x)"), (math.tan, "1 + ans * ans"),
+                (math.exp, "ans"), (math.sqrt, "0.5 / ans"), (math.tanh, "1 - ans * ans"),
+                (math.sinh, "math.cosh(x)"), (math.cosh, "math.sinh(x)"),
+                (math.asin, "1 / math.sqrt(1 - x * x)"), (math.acos, "-1 / math.sqrt(1 - x * x)"),
+                (math.atan, "1 / (1 + x * x)"), (math.asinh, "1 / math.sqrt(x * x + 1)"),
+                (math.acosh, "1 / math.sqrt(x * x - 1)"), (math.atanh, "1 / (1 - x * x)"),
+                (math.log1p, "1 / (1 + x)"), (math.expm1, "ans + 1"),
+                (math.log2, "1 / (x * 0.6931471805599453)"), (math.log10, "1 / (x * 2.302585092994046)"),
+                (math.fabs, "np.sign(x)"), (math.erf, "1.1283791670955126 * math.exp(-x * x)"),
+                (math.erfc, "-1.1283791670955126 * math.exp(-x * x)"),
+                (math.degrees, "57.29577951308232"), (math.radians, "0.017453292519943295")]
+                + ([(math.exp2, "ans * 0.6931471805599453"), (math.cbrt, "1 / (3 * ans * ans)")]
+                   if hasattr(math, "cbrt") else [])):
+    _unary(_op, _d)
+defrule(math.log, "x, base=None",
+        adjoint={"x": "g * sd.math_log_adjoint(x, base)", "base": "-g * ans / (base * math.log(base))"},
+        tangent={"x": "x_dot * sd.math_log_adjoint(x, base)", "base": "-base_dot * ans / (base * math.log(base))"})
+for _pw in (math.pow, builtins.pow):
+    defrule(_pw, "x, y",
+            adjoint={"x": "g * y * x ** (y - 1)", "y": "g * ans * math.log(x)"},
+            tangent={"x": "x_dot * y * x ** (y - 1)", "y": "y_dot * ans * math.log(x)"})
+defrule(math.atan2, "y, x",
+        adjoint={"y": "g * x / (x * x + y * y)", "x": "-g * y / (x * x + y * y)"},
+        tangent={"y": "y_dot * x / (x * x + y * y)", "x": "-x_dot * y / (x * x + y * y)"})
+defrule(math.hypot, "x, y", adjoint={"x": "g * x / ans", "y": "g * y / ans"},
+        tangent={"x": "x_dot * x / ans", "y": "y_dot * y / ans"})
+
+# element-wise binary functions: the adjoint sums broadcast axes away
+def _binary(op, dx, dy):
+    defrule(op, "x, y",
+            adjoint={"x": f"sd.unbroadcast(g * ({dx}), x)", "y": f"sd.unbroadcast(g * ({dy}), y)"},
+            tangent={"x": f"x_dot * ({dx})", "y": f"y_dot * ({dy})"})
+
+
+_binary(np.arctan2, "y / (x * x + y * y)", "-x / (x * x + y * y)")
+_binary(np.hypot, "x / ans", "y / ans")
+_binary(np.logaddexp, "np.exp(x - ans)", "np.exp(y - ans)")
+_binary(np.logaddexp2, "np.exp2(x - ans)", "np.exp2(y - ans)")
+_binary(np.fmax, "sd.fmax_mask(x, y)", "1 - sd.fmax_mask(x, y)")
+_binary(np.fmin, "sd.fmin_mask(x, y)", "1 - sd.fmin_mask(x, y)")
+_binary(np.float_power, "y * x ** (y - 1)", "ans * np.log(x)")
+defrule(np.clip, "a, a_min=None, a_max=None",
+        adjoint={"a": "sd.unbroadcast(g * sd.clip_mask(a, a_min, a_max), a)",
+                 "a_min": "sd.unbroadcast(g * sd.clip_lo_mask(a, a_min, a_max), a_min)",
+                 "a_max": "sd.unbroadcast(g * sd.clip_hi_mask(a, a_min, a_max), a_max)"},
+        tangent={"a": "a_dot * sd.clip_mask(a, a_min, a_max)",
+                 "a_min": "a_min_dot * sd.clip_lo_mask(a, a_min, a_max)",
+                 "a_max": "a_max_dot * sd.clip_hi_mask(a, a_min, a_max)"})
+# builtins max/min: two values, or one iterable (the first extreme element gets g)
+defrule(builtins.max, "a, b=None",
+        adjoint={"a": "sd.extreme_a(g, a, b, ans)", "b": "g * (b > a)"},
+        tangent={"a": "sd.extreme_a_tangent(a_dot, a, b, ans)", "b": "b_dot * (b > a)"})
+defrule(builtins.min, "a, b=None",
+        adjoint={"a": "sd.extreme_a(g, a, b, ans)", "b": "g * (b < a)"},
+        tangent={"a": "sd.extreme_a_tangent(a_dot, a, b, ans)", "b": "b_dot * (b < a)"})
+defrule(builtins.sum, "iterable, start=0",
+        adjoint={"iterable": "sd.unreduce(g, iterable, 0, False)", "start": "sd.unbroadcast(g, start)"},
+        tangent={"iterable": "np.sum(iterable_dot, 0)", "start": "sd.broadcast_like(start_dot, ans)"})
+
+# ----------------------------------------------------------------------------- reductions
+defrule(np.prod, "a, axis=None, keepdims=False",
+        adjoint={"a": "sd.prod_adjoint(g, a, ans, axis, keepdims)"},
+        tangent={"a": "sd.prod_tangent(a_dot, a, ans, axis, keepdims)"}, spelling="sd.prod")
+defrule(np.var, "a, axis=None, ddof=0, keepdims=False",
+        adjoint={"a": "sd.var_adjoint(g, a, axis, ddof, keepdims)"},
+        tangent={"a": "sd.var_tangent(a_dot, a, ans, axis, ddof, keepdims)"}, spelling="sd.var")
+defrule(np.std, "a, axis=None, ddof=0, keepdims=False",
+        adjoint={"a": "sd.var_adjoint(g * 0.5 / ans, a, axis, ddof, keepdims)"},
+        tangent={"a": "sd.var_tangent(a_dot, a, ans, axis, ddof, keepdims) * 0.5 / ans"}, spelling="sd.std")
+defrule(np.cumsum, "a, axis=None",
+        adjoint={"a": "sd.cumsum_adjoint(g, a, axis)"}, tangent={"a": "np.cumsum(a_dot, axis)"})
+defrule(np.cumprod, "a, axis=None",
+        adjoint={"a": "sd.cumprod_adjoint(g, a, ans, axis)"},
+        tangent={"a": "sd.cumprod_tangent(a_dot, a, ans, axis)"})
+defrule(np.linalg.norm, "x, ord=None, axis=None, keepdims=False",
+        adjoint={"x": "sd.norm_adjoint(g, x, ans, ord, axis, keepdims)"},
+        tangent={"x": "sd.norm_tangent(x_dot, x, ans, ord, axis, keepdims)"})
+defrule(np.average, "a, axis=None, weights=None, returned=False, keepdims=False",
+        adjoint={"a": "sd.average_adjoint_a(g, a, axis, weights, returned, keepdims)",
+                 "weights": "sd.average_adjoint_w(g, a, ans, axis, weights, returned, keepdims)"},
+        tangent={"a": "sd.average_tangent_a(a_dot, a, ans, axis, weights, returned, keepdims)",
+                 "weights": "sd.average_tangent_w(weights_dot, a, ans, axis, weights, returned, keepdims)"},
+        spelling="sd.average")
+defrule(np.diff, "a, n=1, axis=-1",
+        adjoint={"a": "sd.diff_adjoint(g, a, n, axis)"}, tangent={"a": "np.diff(a_dot, n, axis)"})
+
+# ----------------------------------------------------------------------------- shapes
+defrule(np.ravel, "a", adjoint={"a": "sd.reshape_like(g, a)"}, tangent={"a": "np.ravel(a_dot)"})
+defrule(np.swapaxes, "a, axis1, axis2", adjoint={"a": "np.swapaxes(g, axis1, axis2)"},
+        tangent={"a": "np.swapaxes(a_dot, axis1, axis2)"})
+defrule(np.moveaxis, "a, source, destination", adjoint={"a": "sd.moveaxis_adjoint(g, source, destination)"},
+        tangent={"a": "np.moveaxis(a_dot, source, destination)"})
+defrule(np.expand_dims, "a, axis", adjoint={"a": "sd.reshape_like(g, a)"},
+        tangent={"a": "np.expand_dims(a_dot, axis)"})
+defrule(np.squeeze, "a, axis=None", adjoint={"a": "sd.reshape_like(g, a)"},
+        tangent={"a": "np.squeeze(a_dot, axis)"})
+defrule(np.broadcast_to, "array, shape", adjoint={"array": "sd.unbroadcast(g, array)"},
+        tangent={"array": "sd.broadcast_to(array_dot, shape)"})
+defrule(np.tile, "A, reps", adjoint={"A": "sd.tile_adjoint(g, A, reps)"}, tangent={"A": "np.tile(A_dot, reps)"})
+defrule(np.repeat, "a, repeats, axis=None", adjoint={"a": "sd.repeat_adjoint(g, a, repeats, axis)"},
+        tangent={"a": "np.repeat(a_dot, repeats, axis)"})
+defrule(np.flip, "m, axis=None", adjoint={"m": "np.flip(g, axis)"}, tangent={"m": "np.flip(m_dot, axis)"})
+defrule(np.roll, "a, shift, axis=None", adjoint={"a": "sd.roll_adjoint(g, shift, axis)"},
+        tangent={"a": "np.roll(a_dot, shift, axis)"})
+defrule(np.diag, "v, k=0", adjoint={"v": "sd.diag_adjoint(g, v, k)"}, tangent={"v": "np.diag(v_dot, k)"})
+defrule(np.diagonal, "a, offset=0, axis1=0, axis2=1",
+        adjoint={"a": "sd.diagonal_adjoint(g, a, offset, axis1, axis2)"},
+        tangent={"a": "np.diagonal(a_dot, offset, axis1, axis2)"})
+defrule(np.trace, "a, offset=0, axis1=0, axis2=1",
+        adjoint={"a": "sd.trace_adjoint(g, a, offset, axis1, axis2)"},
+        tangent={"a": "np.trace(a_dot, offset, axis1, axis2)"})
+defrule(np.triu, "m, k=0", adjoint={"m": "np.triu(g, k)"}, tangent={"m": "np.triu(m_dot, k)"})
+defrule(np.tril, "m, k=0", adjoint={"m": "np.tril(g, k)"}, tangent={"m": "np.tril(m_dot, k)"})
+# np.pad: constant mode only (sd.pad refuses other modes with SourceDiffError)
+defrule(np.pad, "array, pad_width, mode='constant', constant_values=0",
+        adjoint={"array": "sd.pad_adjoint(g, array, pad_width, mode)",
+                 "constant_values": "sd.pad_adjoint_value(g, array, pad_width, mode, constant_values)"},
+        tangent={"array": "sd.pad(array_dot, pad_width, mode)",
+                 "constant_values": "sd.pad_tangent_value(constant_values_dot, ans, array, pad_width, mode)"},
+        spelling="sd.pad")
+# np.full: the fill value is differentiable
+defrule(np.full, "shape, fill_value, dtype=None",
+        adjoint={"fill_value": "sd.unbroadcast(g, fill_value)"},
+        tangent={"fill_value": "sd.broadcast_to(fill_value_dot, shape)"})
+
+# ----------------------------------------------------------------------------- casts and copies
+for _cast in (np.asarray, np.array, np.asanyarray, np.ascontiguousarray):
+    defrule(_cast, "a, dtype=None", adjoint={"a": "sd.cast_adjoint(g, a, ans)"},
+            tangent={"a": "sd.cast_tangent(a_dot, ans)"})
+for _cast in (np.float64,):
+    defrule(_cast, "x", adjoint={"x": "sd.cast_adjoint(g, x, ans)"}, tangent={"x": "sd.cast_tangent(x_dot, ans)"})
+defrule(np.copy, "a", adjoint={"a": "g"}, tangent={"a": "sd.copy_value(a_dot)"})
+
+# ----------------------------------------------------------------------------- linear algebra
+defrule(np.vdot, "a, b", adjoint={"a": "sd.vdot_adjoint(g, b, a)", "b": "sd.vdot_adjoint(g, a, b)"},
+        tangent={"a": "np.vdot(a_dot, b)", "b": "np.vdot(a, b_dot)"})
+defrule(np.outer, "a, b", adjoint={"a": "sd.outer_adjoint_a(g, a, b)", "b": "sd.outer_adjoint_b(g, a, b)"},
+        tangent={"a": "np.outer(a_dot, b)", "b": "np.outer(a, b_dot)"})
+defrule(np.inner, "a, b",
+        adjoint={"a": "sd.einsum_adjoint(g, sd.inner_spec(np.ndim(a), np.ndim(b)), 0, a, b)",
+                 "b": "sd.einsum_adjoint(g, sd.inner_spec(np.ndim(a), np.ndim(b)), 1, a, b)"},
+        tangent={"a": "np.inner(a_dot, b)", "b": "np.inner(a, b_dot)"})
+defrule(np.tensordot, "a, b, axes=2",
+        adjoint={"a": "sd.einsum_adjoint(g, sd.tensordot_spec(np.ndim(a), np.ndim(b), axes), 0, a, b)",
+                 "b": "sd.einsum_adjoint(g, sd.tensordot_spec(np.ndim(a), np.ndim(b), axes), 1, a, b)"},
+        tangent={"a": "np.tensordot(a_dot, b, axes)", "b": "np.tensordot(a, b_dot, axes)"})
+_EIN = 6  # einsum: up to 6 operands
+_ein_ops = ", ".join(f"x{k}" for k in range(_EIN))
+defrule(np.einsum, "subscripts, x0, " + ", ".join(f"x{k}=None" for k in range(1, _EIN)),
+        adjoint={f"x{k}": f"sd.einsum_adjoint(g, subscripts, {k}, {_ein_ops})" for k in range(_EIN)},
+        tangent={f"x{k}": f"sd.einsum_tangent(subscripts, {k}, x{k}_dot, {_ein_ops})" for k in range(_EIN)})
+defrule(np.kron, "a, b", adjoint={"a": "sd.kron_adjoint_a(g, a, b)", "b": "sd.kron_adjoint_b(g, a, b)"},
+        tangent={"a": "np.kron(a_dot, b)", "b": "np.kron(a, b_dot)"})
+defrule(np.linalg.inv, "a", adjoint={"a": "-np.matmul(sd.mT(ans), np.matmul(g, sd.mT(ans)))"},
+        tangent={"a": "-np.matmul(ans, np.matmul(a_dot, ans))"})
+defrule(np.linalg.det, "a", adjoint={"a": "sd.det_adjoint(g, a, ans)"}, tangent={"a": "sd.det_tangent(a_dot, a, ans)"})
+defrule(np.linalg.solve, "a, b",
+        adjoint={"a": "sd.solve_adjoint_a(g, a, ans)", "b": "sd.solve_adjoint_b(g, a, ans)"},
+        tangent={"a": "sd.solve_tangent_a(a_dot, a, ans)", "b": "np.linalg.solve(a, b_dot)"})
+defrule(np.linalg.cholesky, "a", adjoint={"a": "sd.cholesky_adjoint(g, a, ans)"},
+        tangent={"a": "sd.cholesky_tangent(a_dot, a, ans)"})
+
+# ----------------------------------------------------------------------------- no derivative (more)
+nondiff(np.trunc, np.rint, np.fix, np.heaviside, np.argsort, np.nonzero, np.count_nonzero,
+        np.searchsorted, np.isclose, np.allclose, np.signbit, np.array_equal, np.full_like, np.identity,
+        np.tri, np.indices, np.floor_divide, math.trunc, math.isnan, math.isinf, math.isfinite,
+        builtins.round, np.result_type)

@@ -1,0 +1,1 @@
+"""Random program generator and checking harness for tests/test_fuzz.py."""
