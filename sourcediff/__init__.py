@@ -8,10 +8,10 @@ __version__ = "0.1.0"
 from .errors import SourceDiffError  # noqa: E402
 from .rules import numpy_rules as _numpy_rules  # noqa: E402,F401  (registers the built-in rules)
 from .rules import runtime_rules as _runtime_rules  # noqa: E402,F401  (tangents of the adjoint helpers)
-from .ops import stop_gradient  # noqa: E402
+from .ops import grad_of, stop_gradient  # noqa: E402
 from .custom import adjoint, non_differentiable, tangent  # noqa: E402
 from .api import (check_grad, differentiate, grad, hessian, hvp, jacobian, jvp, show,  # noqa: E402
                   supported, value_and_grad, vjp)
 
-__all__ = ["SourceDiffError", "check_grad", "differentiate", "grad", "hessian", "hvp", "jacobian", "jvp", "show", "stop_gradient", "non_differentiable", "adjoint", "tangent",
+__all__ = ["SourceDiffError", "check_grad", "differentiate", "grad", "hessian", "hvp", "jacobian", "jvp", "show", "stop_gradient", "grad_of", "non_differentiable", "adjoint", "tangent",
            "supported", "value_and_grad", "vjp"]

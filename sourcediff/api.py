@@ -603,19 +603,42 @@ class Differentiable:
     """A function with its derivatives attached: `f.grad(...)`, `f.source("reverse")`."""
 
     def __init__(self, f, wrt=0, backend="auto"):
+        if backend not in BACKENDS:
+            raise SourceDiffError(f"backend must be one of {BACKENDS}, not {backend!r}")
         functools.update_wrapper(self, f)
         self.fn = f
         self.wrt = wrt
-        self.backend = backend
+        self.backend_requested = backend
         self._cache = {}
+        self._primal = None
+        self._primal_failed = False
 
     def __call__(self, *args, **kwargs):
-        return self.fn(*args, **kwargs)
+        """The function's value: compiled with Numba unless backend="python"."""
+        if self.backend_requested == "python" or self._primal_failed:
+            return self.fn(*args, **kwargs)
+        if self._primal is None:
+            self._primal = _Compiled(self.fn, [], True, "primal", self.backend_requested)
+        try:
+            vals = self._primal.prepare(args, kwargs, self.fn.__name__)
+            return self._primal.call(vals)
+        except SourceDiffError:
+            if self.backend_requested == "numba":
+                raise
+            self._primal_failed = True  # not compilable: the original function it is
+            return self.fn(*args, **kwargs)
+
+    @property
+    def backend(self):
+        """What ran for the last call of the function itself ("numba" or "python")."""
+        if self.backend_requested == "python" or self._primal_failed or self._primal is None:
+            return "python" if self._primal_failed or self.backend_requested == "python" else None
+        return self._primal.backend
 
     def _get(self, kind):
         if kind not in self._cache:
             maker = {"grad": grad, "value_and_grad": value_and_grad, "vjp": vjp, "jvp": jvp}[kind]
-            self._cache[kind] = maker(self.fn, self.wrt, backend=self.backend)
+            self._cache[kind] = maker(self.fn, self.wrt, backend=self.backend_requested)
         return self._cache[kind]
 
     def grad(self, *args, **kwargs):

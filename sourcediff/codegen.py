@@ -15,7 +15,7 @@ import types
 import numpy as np
 
 from . import ops, runtime
-from .ir import Assign, Const, Effect, For, Function, If, Name, Prim, SetItem, While, blocks_of, reads
+from .ir import Assign, Const, Effect, For, Function, Hook, If, Name, Prim, SetItem, While, blocks_of, reads
 from .rules.registry import REGISTRY
 
 BIN = {operator.add: ast.Add, operator.sub: ast.Sub, operator.mul: ast.Mult, operator.truediv: ast.Div,
@@ -301,6 +301,8 @@ class SourceWriter:
 
     def statement(self, s, depth, pending) -> None:
         pad = "    " * depth
+        if isinstance(s, Hook):
+            return  # grad_of blocks run in the backward sweep only
         if isinstance(s, Assign):
             self.emit_assign(pad, s.target, s.value, pending, s.tag)
         elif isinstance(s, SetItem):

@@ -9,7 +9,7 @@ import operator
 from . import runtime
 from .analysis import activity
 from .errors import error_at
-from .ir import Assign, Const, Effect, Function, For, If, Name, Prim, SetItem, While
+from .ir import Assign, Const, Effect, Function, For, Hook, If, Name, Prim, SetItem, While
 from .names import NameGen
 from .rules.registry import REGISTRY, qualified_name
 from .templates import expand
@@ -61,6 +61,8 @@ class TangentTransform:
         return out
 
     def stmt(self, s) -> list:
+        if isinstance(s, Hook):
+            return []  # backward-sweep code has no place in forward mode
         if isinstance(s, Assign):
             return [s] + [_origin(t, s) for t in self.assign(s)]
         if isinstance(s, SetItem):

@@ -81,6 +81,17 @@ class Effect(Stmt):
 
 
 @dataclass
+class Hook(Stmt):
+    """User code for the backward sweep (`with grad_of(target) as var: body`): runs with `var`
+    bound to the adjoint of `target`; the adjoint continues as `result` afterwards."""
+
+    target: str
+    var: str
+    body: list
+    result: Value
+
+
+@dataclass
 class If(Stmt):
     test: Value
     body: list
@@ -216,6 +227,9 @@ def format_block(stmts: list, indent: int = 0) -> list:
             lines.append(f"{pad}{s.target}[{s.index}] = {s.value}")
         elif isinstance(s, Effect):
             lines.append(f"{pad}{format_expr(s.value)}")
+        elif isinstance(s, Hook):
+            lines.append(f"{pad}with grad_of({s.target}) as {s.var}:  # -> {s.result}")
+            lines += format_block(s.body, indent + 1) or [pad + "    pass"]
         elif isinstance(s, If):
             lines.append(f"{pad}if {s.test}:")
             lines += format_block(s.body, indent + 1) or [pad + "    pass"]

@@ -17,7 +17,7 @@ import numpy as np
 from . import ops
 from .errors import error_at
 from .frontend import _MISSING, ParsedFunction, parse_function
-from .ir import Assign, Const, For, Function, If, Name, Prim, SetItem, While, walk
+from .ir import Assign, Const, Effect, For, Function, Hook, If, Name, Prim, SetItem, While, walk
 from .names import NameGen
 
 BINOPS = {
@@ -44,7 +44,6 @@ ARRAY_ATTRS = {"shape", "ndim", "size", "dtype"}
 
 UNSUPPORTED_STMTS = {
     gast.Try: ("try/except", "move error handling outside the differentiated function"),
-    gast.With: ("a with block", "move the with block outside the differentiated function"),
     gast.Global: ("a global declaration", "pass the value in as an argument and return the new value"),
     gast.Nonlocal: ("a nonlocal declaration", "pass the value in as an argument and return the new value"),
     gast.ClassDef: ("a class definition", "define the class outside the differentiated function"),
@@ -278,6 +277,9 @@ class Lowerer:
         if kind in UNSUPPORTED_STMTS:
             what, advice = UNSUPPORTED_STMTS[kind]
             raise self.err(s, f"{what} is not supported in differentiated code", advice)
+        if isinstance(s, gast.With):
+            self.lower_grad_hook(s)
+            return
         if isinstance(s, gast.Assign):
             if len(s.targets) != 1:
                 raise self.err(s, "chained assignment (a = b = ...) is not supported", "assign each name on its own line")
@@ -322,6 +324,9 @@ class Lowerer:
         elif isinstance(s, gast.Expr):
             if isinstance(s.value, gast.Constant) and isinstance(s.value.value, str):
                 return  # docstring
+            if getattr(self, "in_hook", False) and isinstance(s.value, gast.Call):
+                self.emit(Effect(self.expr(s.value)))  # print(...) in a backward-sweep hook
+                return
             raise self.err(s, "an expression statement (a call whose result is discarded) is not supported: "
                               "differentiated code must be pure",
                            "assign the result to a name, or move the side effect (print, I/O, mutation of "
@@ -387,6 +392,33 @@ class Lowerer:
         arr = self.env[target.value.id]
         idx = self.index(target.slice)
         self.emit(SetItem(arr.id, idx, value))
+
+    def lower_grad_hook(self, s):
+        """`with sourcediff.grad_of(h) as h_bar: body` (any other with block is refused)."""
+        item = s.items[0] if len(s.items) == 1 else None
+        ctx = item.context_expr if item is not None else None
+        fn = self.static_callable(ctx.func) if isinstance(ctx, gast.Call) else None
+        if fn is not ops.grad_of or len(ctx.args) != 1 or not isinstance(ctx.args[0], gast.Name) \
+                or not isinstance(item.optional_vars, gast.Name) or ctx.args[0].id not in self.env:
+            raise self.err(s, "a with block is not supported in differentiated code (only "
+                              "`with sourcediff.grad_of(name) as name_bar:`)",
+                           "move the with block outside the differentiated function")
+        target = self.env[ctx.args[0].id]
+        var = item.optional_vars.id
+        marker = self.names.fresh(var)
+        out0, env0 = self.out, dict(self.env)
+        self.out = []
+        self.env[var] = Name(marker)
+        self.in_hook = True
+        try:
+            self.lower_block(s.body)
+        finally:
+            self.in_hook = False
+        result = self.env[var]
+        body = self.out
+        self.out, self.env = out0, env0
+        self.cur_stmt = s
+        self.emit(Hook(target.id, marker, body, result))
 
     # ------------------------------------------------------------------ control flow
     def lower_if(self, s):

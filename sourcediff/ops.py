@@ -23,3 +23,20 @@ def stop_gradient(x):
 def identity(x):
     """`x` itself (a copy of a name); differentiable."""
     return x
+
+
+class grad_of:
+    """`with sourcediff.grad_of(h) as h_bar: ...` runs the block in the backward sweep, when
+    the adjoint of `h` is complete (to print it, clip it, or check it).  Reassigning `h_bar`
+    inside the block changes the adjoint that flows on.  Called directly (not differentiated),
+    the function runs the block once, in order, with a zero adjoint."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __enter__(self):
+        import numpy as np
+        return np.zeros_like(self.x) if np.ndim(self.x) else 0.0
+
+    def __exit__(self, *exc):
+        return False

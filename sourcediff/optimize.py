@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 
-from .ir import Assign, Const, Effect, For, Function, If, Name, Prim, SetItem, While, blocks_of, reads
+from .ir import Assign, Const, Effect, For, Function, Hook, If, Name, Prim, SetItem, While, blocks_of, reads
 from .templates import fold
 
 
@@ -257,6 +257,11 @@ def _rename_reads(stmts: list, old: str, new) -> None:
             s.start, s.stop, s.step = sub(s.start), sub(s.stop), sub(s.step)
         elif isinstance(s, While):
             s.test = sub(s.test)
+        elif isinstance(s, Hook):
+            if s.target == old:
+                s.target = new.id
+            _rename_reads(s.body, old, new)
+            s.result = sub(s.result)
 
 
 def propagate_copies(fn: Function, keep=()) -> None:

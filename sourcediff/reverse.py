@@ -24,7 +24,7 @@ import numpy as np
 from . import ops, optimize, runtime
 from .analysis import activity, block_info
 from .errors import error_at
-from .ir import (Assign, Const, Effect, For, Function, If, Name, Prim, SetItem, While, blocks_of,
+from .ir import (Assign, Const, Effect, For, Function, Hook, If, Name, Prim, SetItem, While, blocks_of,
                  reads, walk)
 from .names import NameGen
 from .rules.registry import REGISTRY, qualified_name
@@ -84,8 +84,14 @@ class ReverseTransform:
         self.scalar_params = tuple(p for p, nd in zip(fn.params + seed_params, self.pattern) if nd == 0)
         self.param_ndims = {p: nd for p, nd in zip(fn.params + seed_params, self.pattern) if nd is not None}
         self.plan_saves(fn.body)
+        self.hooks = {}
+        for st in _walk_with_hooks(fn.body):
+            if isinstance(st, Hook):
+                self.hooks.setdefault(st.target, []).append(st)
         self.remat = self.plan_remat()
         bwd = self.backward_block(fn.body, top=True)
+        for p in fn.params:
+            bwd += self.run_hooks(p)
         bwd = self.init_block(fn.body, seed_stmts + bwd, top=True)
         fwd = self.forward_block(fn.body)
         # the backward sweep restores overwritten values: keep the outputs as they are now
@@ -117,6 +123,8 @@ class ReverseTransform:
         return out
 
     def backward_stmt(self, s) -> list:
+        if isinstance(s, Hook):
+            return []  # runs where the adjoint of its target is complete (backward_assign)
         if isinstance(s, Assign):
             return self.backward_assign(s)
         if isinstance(s, SetItem):
@@ -169,7 +177,7 @@ class ReverseTransform:
         t = s.target
         if t not in self.active:
             return self.restore_after(s, [])
-        out = []
+        out = self.run_hooks(t)
         g = Name(self.bar(t))
         v = s.value
         if isinstance(v, Name):
@@ -182,6 +190,23 @@ class ReverseTransform:
             # the name takes its older value next: that value's adjoint starts from zero
             out.append(Assign(g.id, Prim(ZEROS, [g]), loc=s.loc, tag="reset"))
         return self.restore_after(s, out)
+
+    def run_hooks(self, name: str) -> list:
+        """The user's `with grad_of(name) as name_bar:` blocks, on the complete adjoint."""
+        import copy
+        out = []
+        for h in self.hooks.get(name, []):
+            if name not in self.active:
+                continue
+            bar = self.bar(name)
+            out.append(Assign(h.var, Name(bar), loc=h.loc, origin=h.origin))
+            body = copy.deepcopy(h.body)
+            for st in body:
+                st.comment = True
+            out += body
+            if h.result != Name(h.var):
+                out.append(Assign(bar, h.result, loc=h.loc))
+        return out
 
     def apply_adjoint_rule(self, s: Assign, v: Prim, g: Name) -> list:
         rule = REGISTRY.get(v.op)
@@ -419,6 +444,8 @@ class ReverseTransform:
                     t = self.tape(s.target, "restore")
                     out.append(Effect(Prim(list.append, [Name(t), Name(s.target)]), tag="push"))
                 out.append(s)
+            elif isinstance(s, Hook):
+                continue
             elif isinstance(s, SetItem):
                 save = self.setitem_saves.get(id(s))
                 if save is not None:
@@ -441,6 +468,13 @@ class ReverseTransform:
             t = self.tape(name, "snap")
             out.append(Effect(Prim(list.append, [Name(t), Name(name)]), tag="push"))
         return out
+
+
+def _walk_with_hooks(stmts):
+    for s in stmts:
+        yield s
+        for b in blocks_of(s):
+            yield from _walk_with_hooks(b)
 
 
 def _with_origin(stmt, src):

@@ -356,3 +356,18 @@ def test_generated_source_reexecutes_without_unused_assignments(f, args, wrt):
     loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     assert assigned <= loaded, f"unused assignments: {assigned - loaded}"
     assert "# grad of:" in src
+
+
+def test_decorator_compiles_the_function_itself():
+    @sourcediff.differentiate(wrt=("W", "V"), backend="numba")
+    def cost(W, V, X, Y):
+        return lecture.mlp_cost(W, V, X, Y)
+
+    W, V, X, Y = mlp_data(np.random.default_rng(9))
+    assert cost(W, V, X, Y) == pytest.approx(lecture.mlp_cost(W, V, X, Y), rel=1e-12)
+    assert cost.backend == "numba"
+    dW, dV = cost.grad(W, V, X, Y)
+    hW, hV = lecture.mlp_hand_grad(W, V, X, Y)
+    np.testing.assert_allclose(dW, hW, rtol=1e-10)
+    assert "def cost_grad" in cost.source("reverse")
+    assert "tangent of" in cost.source("forward")

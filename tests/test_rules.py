@@ -13,7 +13,7 @@ from rule_cases import AUTOGRAD_WRONG, CASES
 
 # runtime helpers (sourcediff.runtime.*: the adjoint plumbing, np.array's stack) have tangent
 # rules for forward-over-reverse; tests/test_higher_order.py checks them through Hessians
-DIFF_RULES = sorted({r.name for r in REGISTRY.rules() if not r.nondiff
+DIFF_RULES = sorted({r.name for r in REGISTRY.rules() if not r.nondiff and not r.user
                      and not r.name.startswith("sourcediff.runtime.")})
 _counter = itertools.count()
 
