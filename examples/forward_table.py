@@ -89,7 +89,7 @@ def main(argv=None):
     print(source)
 
     entry = next(n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef))
-    records, (value, (tangent,)) = trace_source(source, entry, args.x1, args.x2, x1_dot, x2_dot)
+    records, (value, tangent) = trace_source(source, entry, args.x1, args.x2, x1_dot, x2_dot)
     rows = [{"name": "x1", "expr": "input", "primal": args.x1, "dot": x1_dot, "dot_expr": "seed"},
             {"name": "x2", "expr": "input", "primal": args.x2, "dot": x2_dot, "dot_expr": "seed"}]
     rows += table(records)
@@ -107,7 +107,7 @@ def main(argv=None):
     print(f"f_dot = {float(tangent):.6f}")
 
     # cross-checks: the compiled jvp, the original function and central differences
-    v2, (t2,) = sourcediff.jvp(f, (0, 1), backend=args.backend)(args.x1, args.x2, (x1_dot, x2_dot))
+    v2, t2 = sourcediff.jvp(f, (0, 1), backend=args.backend)(args.x1, args.x2, (x1_dot, x2_dot))
     h = 1e-6
     fd = (f(args.x1 + h * x1_dot, args.x2 + h * x2_dot) - f(args.x1 - h * x1_dot, args.x2 - h * x2_dot)) / (2 * h)
     ok = abs(float(v2) - float(value)) < 1e-12 and abs(float(t2) - float(tangent)) < 1e-12 \

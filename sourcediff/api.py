@@ -115,8 +115,7 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
             optimize.optimize(out, {rt.bar(n) for n in rt.owned}, scalars(out), ndims(out))
             word = "grad of"
         elif mode == "forward":
-            out = forward.tangent(primal, wrt_names, names)
-            out.single_wrt = single
+            out = forward.tangent(primal, wrt_names, names)  # returns the output's tangent(s)
             optimize.optimize(out, (), scalars(out), ndims(out))
             word = "tangent of"
         elif mode == "hvp":

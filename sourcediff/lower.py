@@ -768,9 +768,35 @@ class Lowerer:
                 from . import runtime
                 return Prim(runtime.stack_values, elts)
             return Prim(fn, [self.atom(Prim(ops.make_tuple, elts))])
+        if fn in (np.concatenate, np.stack, np.vstack, np.hstack) and node.args \
+                and isinstance(node.args[0], (gast.List, gast.Tuple)) and node.args[0].elts:
+            return self.join_arrays(fn, node)
         args = [self.atom(self.expr(a)) for a in node.args]
         kwargs = {k.arg: self.atom(self.expr(k.value)) for k in node.keywords}
         return Prim(fn, args, kwargs)
+
+    def join_arrays(self, fn, node):
+        """`np.concatenate([a, b, c], axis)` (and stack/vstack/hstack) as a chain of two-array
+        joins, each differentiable in both operands."""
+        from . import runtime as rt
+        if len(node.args) > 2 or any(k.arg != "axis" for k in node.keywords) or \
+                (fn in (np.vstack, np.hstack) and (len(node.args) > 1 or node.keywords)):
+            raise self.err(node, f"this call of np.{fn.__name__} is not supported",
+                           f"pass a list of arrays{' and an axis' if fn in (np.concatenate, np.stack) else ''}")
+        items = [self.atom(self.expr(e)) for e in node.args[0].elts]
+        axis_node = node.args[1] if len(node.args) == 2 else (node.keywords[0].value if node.keywords else None)
+        axis = self.atom(self.expr(axis_node)) if axis_node is not None else Const(0)
+        if fn is np.stack:
+            items = [self.atom(Prim(rt.stack_item, [x, axis])) for x in items]
+        elif fn is np.vstack:
+            items = [self.atom(Prim(rt.vstack_item, [x])) for x in items]
+            axis = Const(0)
+        elif fn is np.hstack:
+            axis = self.atom(Prim(rt.hstack_axis, [items[0]]))
+        out = items[0]
+        for x in items[1:]:
+            out = self.atom(Prim(rt.concat2, [out, x, axis]))
+        return out if len(items) > 1 else Prim(np.copy, [out])
 
     def inline(self, fn, node):
         """Inline a call of a user Python function: its body lowered with its own names."""

@@ -1838,3 +1838,47 @@ def average(a, axis=None, weights=None, returned=False, keepdims=False):
     """``np.average`` (``returned=True`` is refused with SourceDiffError)."""
     _check_returned(returned)
     return np.average(a, axis=axis, weights=weights, keepdims=keepdims)
+
+
+# =======================================================================================
+# Sequences of arrays: np.concatenate/stack/vstack/hstack([...]) become chains of concat2
+# =======================================================================================
+
+def concat2(a, b, axis=0):
+    """`np.concatenate([a, b], axis)` of two arrays."""
+    return np.concatenate((a, b), axis=axis)
+
+
+def _along(g, axis, sl):
+    idx = [slice(None)] * np.ndim(g)
+    idx[axis] = sl
+    return g[tuple(idx)]
+
+
+def take_first(g, a, axis=0):
+    """The part of `g` (shaped like concat2(a, b, axis)) that belongs to `a`."""
+    return _along(g, axis, slice(0, np.shape(a)[axis]))
+
+
+def take_rest(g, a, axis=0):
+    """The part of `g` (shaped like concat2(a, b, axis)) that belongs to `b`."""
+    return _along(g, axis, slice(np.shape(a)[axis], None))
+
+
+def stack_item(x, axis=0):
+    """One operand of np.stack: `x` with a new axis at `axis`."""
+    return np.expand_dims(x, axis)
+
+
+def unstack_item(g, axis=0):
+    return np.squeeze(g, axis=axis)
+
+
+def hstack_axis(x):
+    """The axis np.hstack joins along for operands like `x`."""
+    return 0 if np.ndim(x) <= 1 else 1
+
+
+def vstack_item(x):
+    """One operand of np.vstack (1-D operands become rows)."""
+    return np.atleast_2d(x)

@@ -41,7 +41,7 @@ def test_show_forward_with_int_wrt():
     assert proc.returncode == 0, proc.stderr
     ns = {}
     exec(compile(proc.stdout, "<cli show>", "exec"), ns)
-    value, (tangent,) = ns["f_jvp"](1.5, 0.5, 1.0, 0.0)
+    value, tangent = ns["f_jvp"](1.5, 0.5, 1.0, 0.0)
     assert abs(value - 2.0166466694) < 1e-8 and abs(tangent - 3.0118433277) < 1e-8
 
 

@@ -371,3 +371,21 @@ def test_decorator_compiles_the_function_itself():
     np.testing.assert_allclose(dW, hW, rtol=1e-10)
     assert "def cost_grad" in cost.source("reverse")
     assert "tangent of" in cost.source("forward")
+
+
+def joins(x, y):
+    a = np.concatenate([x, y * 2.0, x], axis=1)
+    b = np.stack([x, y], axis=2)
+    c = np.vstack([x[0], y[1]])
+    d = np.hstack([x, y])
+    return np.sum(a ** 2) + np.sum(np.sin(b)) + np.sum(c * c[0]) + np.sum(d[:, 1:] * 3.0)
+
+
+@pytest.mark.filterwarnings("ignore::sourcediff.backend.BackendFallbackWarning")
+@pytest.mark.parametrize("backend", ["python", "auto"])  # the joins have no Numba overloads yet
+def test_concatenate_stack_vstack_hstack(backend):
+    rng = np.random.default_rng(11)
+    check(joins, (rng.normal(size=(2, 3)), rng.normal(size=(2, 3))), (0, 1), backend)
+    x, y = rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
+    _, t = sourcediff.jvp(joins, (0, 1), backend="python")(x, y, (np.ones((2, 3)), np.zeros((2, 3))))
+    assert t == pytest.approx(np.sum(fd(joins, (x, y), 0)), rel=1e-6)

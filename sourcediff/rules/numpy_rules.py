@@ -305,3 +305,13 @@ nondiff(np.trunc, np.rint, np.fix, np.heaviside, np.argsort, np.nonzero, np.coun
         np.searchsorted, np.isclose, np.allclose, np.signbit, np.array_equal, np.full_like, np.identity,
         np.tri, np.indices, np.floor_divide, math.trunc, math.isnan, math.isinf, math.isfinite,
         builtins.round, np.result_type)
+
+# ----------------------------------------------------------------------------- sequences
+# np.concatenate/stack/vstack/hstack([a, b, ...]) are lowered to chains of these (lower.py)
+defrule(sd.concat2, "a, b, axis=0",
+        adjoint={"a": "sd.take_first(g, a, axis)", "b": "sd.take_rest(g, a, axis)"},
+        tangent={"a": "sd.concat2(a_dot, sd.zeros_like(b), axis)", "b": "sd.concat2(sd.zeros_like(a), b_dot, axis)"})
+defrule(sd.stack_item, "x, axis=0", adjoint={"x": "sd.unstack_item(g, axis)"},
+        tangent={"x": "sd.stack_item(x_dot, axis)"})
+defrule(sd.vstack_item, "x", adjoint={"x": "sd.reshape_like(g, x)"}, tangent={"x": "sd.vstack_item(x_dot)"})
+nondiff(sd.hstack_axis)
