@@ -679,7 +679,12 @@ class Lowerer:
         if isinstance(node, gast.Call):
             return self.call(node)
         if isinstance(node, gast.Subscript):
-            base = self.atom(self.expr(node.value))
+            base = self.expr(node.value)
+            if isinstance(base, tuple):  # np.linalg.slogdet(A)[1], parts of a split
+                if not (isinstance(node.slice, gast.Constant) and isinstance(node.slice.value, int)):
+                    raise self.err(node, "index a tuple result with a constant", "unpack it: a, b = f(x)")
+                return base[node.slice.value]
+            base = self.atom(base)
             return Prim(operator.getitem, [base, self.index(node.slice)])
         if isinstance(node, (gast.Tuple, gast.List)):
             elts = [self.atom(self.expr(e)) for e in node.elts]
@@ -768,12 +773,31 @@ class Lowerer:
                 from . import runtime
                 return Prim(runtime.stack_values, elts)
             return Prim(fn, [self.atom(Prim(ops.make_tuple, elts))])
+        if fn in (np.split, np.array_split, np.linalg.slogdet):
+            return self.tuple_result(fn, node)
         if fn in (np.concatenate, np.stack, np.vstack, np.hstack) and node.args \
                 and isinstance(node.args[0], (gast.List, gast.Tuple)) and node.args[0].elts:
             return self.join_arrays(fn, node)
         args = [self.atom(self.expr(a)) for a in node.args]
         kwargs = {k.arg: self.atom(self.expr(k.value)) for k in node.keywords}
         return Prim(fn, args, kwargs)
+
+    def tuple_result(self, fn, node):
+        """Calls returning a tuple, lowered to one differentiable call per element."""
+        from . import runtime as rt
+        args = [self.atom(self.expr(a)) for a in node.args]
+        kwargs = {k.arg: self.atom(self.expr(k.value)) for k in node.keywords}
+        if fn is np.linalg.slogdet:
+            if len(args) != 1 or kwargs:
+                raise self.err(node, "np.linalg.slogdet takes one matrix here")
+            return (self.atom(Prim(rt.slogdet_sign, args)), self.atom(Prim(rt.slogdet_logdet, args)))
+        axis = kwargs.pop("axis", args[2] if len(args) > 2 else Const(0))
+        if len(args) < 2 or kwargs or not isinstance(args[1], Const) or not isinstance(args[1].value, int):
+            raise self.err(node, f"np.{fn.__name__} is supported with a constant number of sections",
+                           f"write np.{fn.__name__}(x, 3) or np.{fn.__name__}(x, 3, axis=1)")
+        k = args[1].value
+        strict = Const(fn is np.split)
+        return tuple(self.atom(Prim(rt.split_part, [args[0], Const(k), Const(j), axis, strict])) for j in range(k))
 
     def join_arrays(self, fn, node):
         """`np.concatenate([a, b, c], axis)` (and stack/vstack/hstack) as a chain of two-array

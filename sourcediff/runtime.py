@@ -1882,3 +1882,45 @@ def hstack_axis(x):
 def vstack_item(x):
     """One operand of np.vstack (1-D operands become rows)."""
     return np.atleast_2d(x)
+
+
+# =======================================================================================
+# Functions returning tuples: `a, b = np.split(x, 2)` and `s, ld = np.linalg.slogdet(A)`
+# are lowered to one call per element
+# =======================================================================================
+
+def _part_bounds(n, k, j):
+    base, extra = divmod(n, k)
+    start = j * base + builtins.min(j, extra)
+    return start, start + base + (1 if j < extra else 0)
+
+
+def split_part(x, k, j, axis=0, strict=False):
+    """Element `j` of `np.split(x, k, axis)` (`np.array_split` when not strict)."""
+    n = np.shape(x)[axis]
+    if strict and n % k:
+        raise ValueError("array split does not result in an equal division")
+    start, stop = _part_bounds(n, k, j)
+    idx = [slice(None)] * np.ndim(x)
+    idx[axis] = slice(start, stop)
+    return x[tuple(idx)]
+
+
+def split_part_adjoint(g, x, k, j, axis=0):
+    """Zeros shaped like `x` holding `g` where part `j` of the split came from."""
+    out = np.zeros(np.shape(x), dtype=np.result_type(x, g, np.float32))
+    start, stop = _part_bounds(np.shape(x)[axis], k, j)
+    idx = [slice(None)] * np.ndim(x)
+    idx[axis] = slice(start, stop)
+    out[tuple(idx)] = g
+    return out
+
+
+def slogdet_sign(a):
+    """The sign part of `np.linalg.slogdet(a)`."""
+    return np.linalg.slogdet(a)[0]
+
+
+def slogdet_logdet(a):
+    """The log|det| part of `np.linalg.slogdet(a)`."""
+    return np.linalg.slogdet(a)[1]

@@ -50,3 +50,48 @@ def test_mlp_iris_small():
     acc = float(re.search(r"final accuracy: (\S+)", out).group(1))
     assert acc > 0.8
     assert "saved decision boundary" not in out
+
+
+def test_ode_fit_small():
+    out = run_example("ode_fit.py", "--steps", "300", "--backend", "python", "--quiet")
+    assert "def loss_grad(p, obs, dt" in out                # generated gradient source
+    assert "# grad of: omega = omega + dt * acc" in out     # the backward Euler loop
+    assert "backend: python" in out
+    fd = float(re.search(r"max relative error vs finite differences: (\S+)", out).group(1))
+    assert fd < 1e-6
+    initial = float(re.search(r"^initial loss: (\S+)", out, re.M).group(1))
+    final = float(re.search(r"^final loss: (\S+)", out, re.M).group(1))
+    assert final < 0.1 * initial
+    rows = {m.group(1): (float(m.group(2)), float(m.group(4)))
+            for m in re.finditer(r"^\s*(damping|stiffness|drive)\s+(\S+)\s+(\S+)\s+(\S+)", out, re.M)}
+    assert set(rows) == {"damping", "stiffness", "drive"}
+    for name, (true, recovered) in rows.items():
+        assert recovered == pytest.approx(true, rel=0.05), name
+    assert "OK: parameters recovered" in out
+
+
+def test_rnn_clipping_small():
+    out = run_example("rnn.py", "--steps", "40", "--T", "8", "--N", "32", "--backend", "python")
+    assert "def loss_clipped_grad(" in out
+    # the clip runs inside the generated backward loop, before the tanh adjoint
+    src = out[out.index("def loss_clipped_grad("):]
+    back = src[src.index("for t in range(n_t - 1, -1, -1):"):]
+    assert back.index("np.clip(h_bar") < back.index("# grad of: h = np.tanh(")
+    assert "backend: python" in out
+    for what in ("clipped - hand-written clipped BPTT", "unclipped - hand-written BPTT",
+                 r"truncated \(k=5\) - hand-written truncated BPTT"):
+        diff = float(re.search(rf"max \|generated {what}\| = (\S+)", out).group(1))
+        assert diff < 1e-10, what
+    changes = re.search(r"changes the gradient by up to (\S+) / (\S+)", out)
+    assert float(changes.group(1)) > 1e-6 and float(changes.group(2)) > 1e-6
+    losses = [float(x) for x in re.findall(r"^\s+\d+\s+(\d+\.\d+)$", out, re.M)]
+    assert len(losses) >= 3 and losses[-1] < 0.5 * losses[0]
+    assert "gradients agree to 1e-10" in out
+
+
+def test_rnn_no_clip_small():
+    out = run_example("rnn.py", "--steps", "20", "--T", "6", "--N", "16", "--backend", "python", "--no-clip")
+    assert "training (unclipped gradient)" in out
+    initial = float(re.search(r"^initial loss: (\S+)", out, re.M).group(1))
+    final = float(re.search(r"^final loss: (\S+)", out, re.M).group(1))
+    assert final < initial

@@ -389,3 +389,29 @@ def test_concatenate_stack_vstack_hstack(backend):
     x, y = rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
     _, t = sourcediff.jvp(joins, (0, 1), backend="python")(x, y, (np.ones((2, 3)), np.zeros((2, 3))))
     assert t == pytest.approx(np.sum(fd(joins, (x, y), 0)), rel=1e-6)
+
+
+def splits_and_slogdet(x, A):
+    a, b, c = np.array_split(x, 3)
+    p, q = np.split(A, 2, axis=1)
+    s, ld = np.linalg.slogdet(A @ A.T + np.eye(2))
+    return np.sum(a * b[0]) + np.sum(c ** 3) + np.sum(p * q) + ld * s + np.linalg.slogdet(A[:, :2])[1]
+
+
+def test_split_and_slogdet_against_fd_and_autograd():
+    rng = np.random.default_rng(12)
+    x, A = rng.normal(size=7), rng.normal(size=(2, 4)) + np.array([[3.0, 0, 0, 0], [0, 3.0, 0, 0]])
+    check(splits_and_slogdet, (x, A), (0, 1), "python")
+    autograd = pytest.importorskip("autograd")
+    import autograd.numpy as anp
+
+    def ref(x, A):
+        a, b, c = anp.array_split(x, 3)
+        p, q = anp.split(A, 2, axis=1)
+        s, ld = anp.linalg.slogdet(A @ A.T + anp.eye(2))
+        return anp.sum(a * b[0]) + anp.sum(c ** 3) + anp.sum(p * q) + ld * s + anp.linalg.slogdet(A[:, :2])[1]
+    got = sourcediff.grad(splits_and_slogdet, (0, 1), backend="python")(x, A)
+    for g, r in zip(got, autograd.grad(ref, (0, 1))(x, A)):
+        np.testing.assert_allclose(g, r, rtol=1e-9)
+    _, t = sourcediff.jvp(splits_and_slogdet, 1, backend="python")(x, A, np.ones_like(A))
+    assert t == pytest.approx(np.sum(got[1]), rel=1e-9)

@@ -315,3 +315,12 @@ defrule(sd.stack_item, "x, axis=0", adjoint={"x": "sd.unstack_item(g, axis)"},
         tangent={"x": "sd.stack_item(x_dot, axis)"})
 defrule(sd.vstack_item, "x", adjoint={"x": "sd.reshape_like(g, x)"}, tangent={"x": "sd.vstack_item(x_dot)"})
 nondiff(sd.hstack_axis)
+
+# ----------------------------------------------------------------------------- tuple results
+# `a, b = np.split(x, 2)` and `s, ld = np.linalg.slogdet(A)` are lowered per element (lower.py)
+defrule(sd.split_part, "x, k, j, axis=0, strict=False",
+        adjoint={"x": "sd.split_part_adjoint(g, x, k, j, axis)"},
+        tangent={"x": "sd.split_part(x_dot, k, j, axis, strict)"})
+defrule(sd.slogdet_logdet, "a", adjoint={"a": "g * np.linalg.inv(a).T"},
+        tangent={"a": "np.sum(np.linalg.inv(a).T * a_dot)"})
+nondiff(sd.slogdet_sign)
