@@ -2,6 +2,7 @@
 differentiate, show, check_grad, supported."""
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import threading
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backend as _backend
-from . import codegen, forward, optimize, reverse
+from . import codegen, forward, optimize, reverse, subroutines
 from .errors import SourceDiffError
 from .frontend import parse_function
 from .ir import format_function
@@ -70,6 +71,7 @@ class Built:
     extra_globals: dict
     entry: str
     function: object  # the IR Function of the entry
+    recursive: bool = False  # calls recursive user functions (kept as functions)
 
 
 _LOWER_CACHE: dict = {}
@@ -108,6 +110,9 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
         primal = optimize.simplify_primal(copy.deepcopy(lowered(f)))
         taken = _all_names(primal)
         names = NameGen(taken)
+        extra_functions = subroutines.generated_functions(primal, _subroutine_ir, mode == "reverse")
+        if mode == "primal":
+            extra_functions = [g for g in extra_functions if g.name != primal.name]
         if mode == "reverse":
             rt = reverse.ReverseTransform(primal, wrt_names, names, pattern)
             out = rt.run()
@@ -138,8 +143,21 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
             word = None
         else:
             raise SourceDiffError(f"mode must be 'reverse' or 'forward', not {mode!r}")
-        src, extra = codegen.generate([out], comment_word=word)
-        return Built(src, extra, out.name, out)
+        src, extra = codegen.generate([out] + extra_functions, comment_word=word)
+        return Built(src, extra, out.name, out, recursive=bool(extra_functions))
+
+
+def _subroutine_ir(fn, with_vjp: bool):
+    """A recursive user function's IR and, if asked, its vjp `fn_vjp(*params, g) -> (value, grads)`."""
+    ir = optimize.simplify_primal(lower_function(fn))
+    if not with_vjp:
+        return ir, None
+    names = NameGen(_all_names(ir))
+    rt = reverse.ReverseTransform(copy.deepcopy(ir), list(ir.params), names)
+    vjp = rt.run()
+    vjp.single_wrt = False
+    optimize.optimize(vjp, {rt.bar(n) for n in rt.owned})
+    return ir, vjp
 
 
 def _all_names(fn) -> set:
@@ -223,9 +241,18 @@ class _Compiled:
         if pattern not in self._modules:
             b = self.built_for(pattern)
             kw = {"extra_globals": b.extra_globals} if b.extra_globals else {}
+            backend = self.backend_requested
+            if b.recursive and backend != "python":
+                # Numba's cache and recursive functions do not mix safely (crashes seen)
+                if backend == "numba":
+                    raise SourceDiffError(
+                        f"{self.f.__qualname__}: recursive helper functions run with the Python backend "
+                        "only.\n  Instead: use backend='auto' or 'python', or rewrite the recursion as a loop.")
+                backend = "python"
             self._modules[pattern] = _backend.load(
-                b.source, name=b.entry, backend=self.backend_requested, entry_points=(b.entry,),
-                key_parts=(_source_key(self.f), tuple(self.wrt_names), self.mode), **kw)
+                b.source, name=b.entry, backend=backend, entry_points=(b.entry,),
+                key_parts=(_source_key(self.f), tuple(self.wrt_names), self.mode,
+                           _dependency_key(b.extra_globals)), **kw)
         return self._modules[pattern]
 
     def call(self, args):
@@ -255,6 +282,45 @@ def _source_key(f) -> str:
     except (OSError, TypeError):
         src = repr(f)
     return src + repr(getattr(f, "__defaults__", None))
+
+
+def _dependency_key(extra_globals: dict) -> str:
+    """What the user functions called from generated code depend on (the globals they read,
+    the functions they call, transitively): compiled code built into Numba's cache embeds
+    all of it, so it must be part of the cache key."""
+    import hashlib
+    import types as _types
+
+    h = hashlib.sha256()
+    seen = set()
+
+    def visit(obj, depth):
+        if id(obj) in seen or depth > 6:
+            return
+        seen.add(id(obj))
+        py = getattr(obj, "py_func", obj)  # a numba dispatcher: its Python function
+        if isinstance(py, _types.FunctionType):
+            h.update(_source_key(py).encode())
+            for name in py.__code__.co_names:
+                if name in py.__globals__:
+                    h.update(name.encode())
+                    visit(py.__globals__[name], depth + 1)
+            for cell in py.__closure__ or ():
+                try:
+                    visit(cell.cell_contents, depth + 1)
+                except ValueError:
+                    pass
+        elif isinstance(obj, _types.ModuleType):
+            h.update(obj.__name__.encode())
+        elif isinstance(obj, np.ndarray):
+            h.update(str((obj.dtype, obj.shape)).encode() + obj.tobytes())
+        elif isinstance(obj, (int, float, complex, bool, str, bytes, type(None), tuple, np.generic)):
+            h.update(repr(obj).encode())
+
+    for k in sorted(extra_globals):
+        h.update(k.encode())
+        visit(extra_globals[k], 0)
+    return h.hexdigest()
 
 
 class _Transformed:

@@ -61,6 +61,9 @@ class Printer:
         global _SPELL
         if _SPELL is None:
             _SPELL = _numpy_index()
+        from .subroutines import GENERATED_NAMES
+        if id(op) in GENERATED_NAMES:
+            return GENERATED_NAMES[id(op)]
         rule = REGISTRY.get(op)
         if rule is not None and rule.spelling:
             return rule.spelling
@@ -308,6 +311,9 @@ class SourceWriter:
         elif isinstance(s, SetItem):
             target = ast.Subscript(ast.Name(s.target, ast.Load()), self.p.index(s.index, pending), ast.Store())
             self.lines.append(f"{pad}{ast.unparse(target)} = {ast.unparse(self.p.value(s.value, pending))}")
+        elif isinstance(s, Effect) and s.value.op is runtime.iadd and len(s.value.args) == 2:
+            a, b = (ast.unparse(self.p.value(v, pending)) for v in s.value.args)
+            self.lines.append(f"{pad}{a} += {b}")
         elif isinstance(s, Effect):
             self.lines.append(pad + ast.unparse(self.p.expr(s.value, pending)))
         elif isinstance(s, If):

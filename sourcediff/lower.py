@@ -521,7 +521,7 @@ class Lowerer:
             elem_setup = list(zip(elem_targets, seqs))
         self._lower_loop(s, loopvar, (start, stop, step), elem_setup)
 
-    def _lower_loop(self, s, loopvar, bounds, elem_setup, while_test=None):
+    def _lower_loop(self, s, loopvar, bounds, elem_setup, while_test=None, while_test0=None):
         has_break = any(isinstance(n, gast.Break) for n in _loop_own_nodes(s))
         has_cont = any(isinstance(n, gast.Continue) for n in _loop_own_nodes(s))
         has_return = any(isinstance(n, gast.Return) for n in gast.walk(s))
@@ -584,8 +584,7 @@ class Lowerer:
         self.out = out0
         self.cur_stmt = s
         if while_test is not None:
-            self.emit(While(Name(self._while_test0.id) if isinstance(self._while_test0, Name) else self._while_test0,
-                            body, counter=self.names.fresh("n_iter")))
+            self.emit(While(while_test0, body, counter=self.names.fresh("n_iter")))
             self.out[-1].next_test = new_test
         else:
             counter = self.names.fresh("n_iter") if brk else None
@@ -608,12 +607,12 @@ class Lowerer:
     def lower_while(self, s):
         if s.orelse:
             raise self.err(s, "while ... else is not supported", "use a flag variable")
-        self._while_test0 = self.atom(self.expr(s.test))
-        self._lower_loop(s, None, None, [], while_test=s.test)
+        test0 = self.atom(self.expr(s.test))
+        self._lower_loop(s, None, None, [], while_test=s.test, while_test0=test0)
         w = self.out[-1]
         # the test is recomputed at the end of each iteration into a merged name
         test_name = self.names.fresh("keep_going")
-        init = Assign(test_name, self._while_test0, loc=w.loc, origin=w.origin)
+        init = Assign(test_name, test0, loc=w.loc, origin=w.origin)
         self.out.insert(len(self.out) - 1, init)
         w.body.append(Assign(test_name, w.next_test, loc=w.loc, origin=w.origin))
         w.test = Name(test_name)
@@ -823,16 +822,11 @@ class Lowerer:
         return out if len(items) > 1 else Prim(np.copy, [out])
 
     def inline(self, fn, node):
-        """Inline a call of a user Python function: its body lowered with its own names."""
-        if fn in self.stack:
-            raise self.err(node, f"recursive call of {fn.__name__}() is not supported",
-                           "rewrite the recursion as a loop")
+        """Inline a call of a user Python function: its body lowered with its own names.  A
+        recursive call stays a call (a subroutine: differentiated as its own function)."""
         if self.depth >= MAX_INLINE_DEPTH:
             raise self.err(node, "helper functions nested too deeply")
         callee = parse_function(fn)
-        sub = Lowerer(callee, self.names, self.depth + 1, self.stack)
-        sub._prefix = self.prefix + fn.__name__ + "_"
-        sub.cur_stmt = None
         args = callee.node.args
         if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
             raise self.err(node, f"{fn.__name__}() has *args/**kwargs or keyword-only parameters",
@@ -848,11 +842,16 @@ class Lowerer:
             if k.arg not in params or k.arg in actual:
                 raise self.err(node, f"{fn.__name__}() got an unexpected or repeated argument {k.arg!r}")
             actual[k.arg] = self.atom(self.expr(k.value))
+        sub = Lowerer(callee, self.names, self.depth + 1, self.stack)
         for p in params:
             if p not in actual:
                 if p not in defaults:
                     raise self.err(node, f"{fn.__name__}() is missing the argument {p!r}")
                 actual[p] = Const(sub.static_value(defaults[p]))
+        if fn in self.stack:
+            return Prim(fn, [actual[p] for p in params])
+        sub._prefix = self.prefix + fn.__name__ + "_"
+        sub.cur_stmt = None
         sub.env = dict(actual)
         sub.local_vars = _assigned_vars(callee.node.body) | set(params)
         stmt_saved = self.cur_stmt

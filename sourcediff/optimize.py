@@ -101,12 +101,20 @@ def _walk(stmts):
             yield from _walk(b)
 
 
-def optimize(fn: Function, owned: set = frozenset(), scalar_params=(), param_ndims=None) -> Function:
+def optimize(fn: Function, owned: set = frozenset(), scalar_params=(), param_ndims=None,
+             in_place: bool | None = None) -> Function:
+    """`in_place`: turn safe array accumulations into `x_bar += c` (see `accumulate_in_place`).
+    By default only for finished entry points (api.build marks them with `single_wrt` before
+    optimizing); a gradient that is differentiated again (hvp's inner one) keeps `x_bar + c`."""
     fold_constants(fn.body)
     first_assign(fn.body, set(owned))
     drop_same_shape_unbroadcast(fn, scalar_params, param_ndims)
     propagate_copies(fn)
     eliminate_dead_code(fn)
+    if in_place is None:
+        in_place = getattr(fn, "single_wrt", None) is not None
+    if in_place:
+        accumulate_in_place(fn, scalar_params, param_ndims)
     return fn
 
 
@@ -347,3 +355,91 @@ def eliminate_common_subexpressions(fn: Function) -> None:
                 visit(b, avail)
 
     visit(fn.body, {})
+
+
+# ----------------------------------------------------------------------------- in-place accumulation
+# Ops whose result never shares memory with an array operand (a fresh array, or a scalar).
+_FRESH_RESULT = (_UNARY_SAME - {_ops.identity, _ops.stop_gradient}) | _BINARY_SAME | {
+    operator.eq, operator.ne, _np.sum, _np.mean, _rt.sum, _rt.mean, _rt.matmul_adjoint_a,
+    _rt.matmul_adjoint_b}
+
+
+def _is_acc(s, name=None) -> bool:
+    """`x_bar = x_bar + c`."""
+    return isinstance(s, Assign) and isinstance(s.value, Prim) and s.value.op is operator.add \
+        and len(s.value.args) == 2 and not s.value.kwargs and isinstance(s.value.args[0], Name) \
+        and s.value.args[0].id == s.target and (name is None or s.target == name)
+
+
+def accumulate_in_place(fn: Function, scalar_params=(), param_ndims=None) -> None:
+    """`x_bar = x_bar + c` (tagged "acc") becomes the Effect `sd.iadd(x_bar, c)`, printed as
+    `x_bar += c`, where that is provably the same: x_bar is always a fresh array only the
+    generated code holds, and c has x_bar's shape or is a scalar.  Precisely, for x_bar:
+
+    * its shape symbol is that of an array parameter (ndim >= 1 in the call pattern) that is
+      never rebound, and it is not "multi" (every assignment agrees on the shape);
+    * it is not a parameter, and every assignment to it is `x_bar = sd.zeros_like(y)` (y of
+      that same shape symbol: a fresh zeros array) or `x_bar = x_bar + c` (fresh, or in place);
+    * nothing else can get hold of it: it is read only by those assignments, by operations
+      in `_FRESH_RESULT` (whose results never share its memory), as the first argument of
+      `sd.add_at`, as the target of a SetItem, and by the function's returns (at the end).
+      So no copy `y = x_bar`, no view, no tape push, no hook variable, no SetItem value.
+    """
+    sym = infer_shapes(fn, scalar_params, param_ndims)
+    ndims = dict(param_ndims or {})
+    counts, _ = _assignment_counts(fn)
+    array_syms = {("param", p) for p in fn.params
+                  if p not in scalar_params and isinstance(ndims.get(p), int) and ndims[p] >= 1
+                  and counts.get(p) == 1}
+
+    def of(v):
+        if isinstance(v, Const):
+            return SCALAR if type(v.value) in (int, float, bool) else None
+        return sym.get(v.id)
+
+    candidates = {s.target for s in _walk(fn.body) if _is_acc(s) and s.tag == "acc"}
+    ok = set()
+    for t in candidates:
+        st = sym.get(t)
+        if t in fn.params or st not in array_syms:
+            continue
+        safe = True
+        for s in _walk(fn.body):
+            if isinstance(s, Assign) and s.target == t:
+                if _is_acc(s, t):
+                    continue
+                v = s.value
+                if isinstance(v, Prim) and v.op is _rt.zeros_like and len(v.args) == 1 and not v.kwargs \
+                        and isinstance(v.args[0], Name) and sym.get(v.args[0].id) == st:
+                    continue
+                safe = False
+                break
+            if t not in reads(s):
+                continue
+            if isinstance(s, Assign) and isinstance(s.value, Prim) and s.value.op in _FRESH_RESULT:
+                continue
+            if isinstance(s, Effect) and s.value.op is _rt.add_at and not s.value.kwargs \
+                    and s.value.args and s.value.args[0] == Name(t) and Name(t) not in s.value.args[1:]:
+                continue
+            if isinstance(s, SetItem) and s.target == t and Name(t) not in (s.index, s.value):
+                continue
+            safe = False
+            break
+        if safe:
+            ok.add(t)
+
+    def visit(stmts):
+        for k, s in enumerate(stmts):
+            for b in blocks_of(s):
+                visit(b)
+            if s.tag == "acc" and _is_acc(s) and s.target in ok:
+                c = s.value.args[1]
+                if of(c) not in (sym[s.target], SCALAR):
+                    continue
+                new = Effect(Prim(_rt.iadd, [Name(s.target), c]), loc=s.loc, origin=s.origin, tag="acc")
+                if hasattr(s, "comment"):
+                    new.comment = s.comment
+                stmts[k] = new
+
+    if ok:
+        visit(fn.body)

@@ -1924,3 +1924,23 @@ def slogdet_sign(a):
 def slogdet_logdet(a):
     """The log|det| part of `np.linalg.slogdet(a)`."""
     return np.linalg.slogdet(a)[1]
+
+
+# =======================================================================================
+# In-place accumulation: `x_bar += c` on an adjoint array the generated code owns
+# =======================================================================================
+
+def iadd(a, b):
+    """``a += b`` in place (``a`` an array the generated code owns; ``b`` of its shape or a
+    scalar).  Generated code prints it as ``a += b``."""
+    a += b
+
+
+if numba is not None:
+    @overload(iadd, jit_options={"error_model": "numpy"})
+    def _ov_iadd(a, b):
+        if isinstance(a, types.Array):
+            def impl(a, b):
+                a += b
+            return impl
+        return None

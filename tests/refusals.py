@@ -56,12 +56,6 @@ def attribute_write(x, obj):
     return x
 
 
-def recursion(x, n):
-    if n == 0:
-        return x
-    return recursion(x * 2, n - 1)  # <- REFUSED
-
-
 def unknown_library_call(x):
     return np.polyval(x, 2.0) * 2.0  # <- REFUSED
 

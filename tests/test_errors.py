@@ -29,7 +29,6 @@ CASES = [
     (refusals.uses_print, "expression statement", (1.0,)),
     (refusals.uses_nested_def, "nested function", (1.0,)),
     (refusals.attribute_write, "attribute", (1.0, None)),
-    (refusals.recursion, "recursive", (1.0, 2)),
     (refusals.unknown_library_call, "no adjoint rule", (np.ones(2),)),
 ]
 

@@ -415,3 +415,38 @@ def test_split_and_slogdet_against_fd_and_autograd():
         np.testing.assert_allclose(g, r, rtol=1e-9)
     _, t = sourcediff.jvp(splits_and_slogdet, 1, backend="python")(x, A, np.ones_like(A))
     assert t == pytest.approx(np.sum(got[1]), rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- recursion
+def power_tower(x, n):
+    if n == 0:
+        return x
+    return np.sin(power_tower(x * 1.1, n - 1)) * x
+
+
+def uses_recursion(x):
+    return power_tower(x, 4) + x * 2
+
+
+def fib_like(x, n):
+    if n <= 1:
+        return x
+    return fib_like(x, n - 1) * 0.5 + fib_like(x * x, n - 2)
+
+
+@pytest.mark.parametrize("backend", ["python", "auto"])
+def test_recursion(backend):
+    check(uses_recursion, (0.7,), 0, backend)
+    check(fib_like, (0.9, 5), 0, backend)
+    src = sourcediff.show(uses_recursion)
+    assert "def power_tower_vjp(" in src and "def power_tower(" in src
+    g = sourcediff.grad(uses_recursion, backend=backend)
+    g(0.7)
+    assert g.backend == "python"  # recursion is not compiled with Numba (its cache crashes on it)
+    with pytest.raises(SourceDiffError, match="recursive"):
+        sourcediff.grad(uses_recursion, backend="numba")(0.7)
+
+
+def test_recursion_forward_mode_is_refused():
+    with pytest.raises(SourceDiffError, match="tangent"):
+        sourcediff.jvp(uses_recursion, backend="python")(0.7, 1.0)

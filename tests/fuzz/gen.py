@@ -80,8 +80,9 @@ def bcast(a, b):
 
 
 class Gen:
-    def __init__(self, draw):
+    def __init__(self, draw, small=False):
         self._draw = draw
+        self.small = small  # fewer statements and less nesting (Numba compile time)
         self.n = 0
         self.helpers: list = []
         self.features: set = set()
@@ -527,12 +528,15 @@ class Gen:
         return e
 
     def program(self):
-        for i in range(self.int(0, 2)):
+        for i in range(self.int(0, 1 if self.small else 2)):
             self.helper(i)
         self.helpers_main = list(self.helpers)
         env = [Var(p, s, PARAM_BOUND) for p, s in PARAMS.items()]
         lines = [f"def f({', '.join(PARAMS)}):"]
-        self.block(env, lines, "    ", self.int(1, 6), nest=2)
+        if self.small:
+            self.block(env, lines, "    ", self.int(1, 3), nest=1)
+        else:
+            self.block(env, lines, "    ", self.int(1, 6), nest=2)
         # the scalar result: several terms over (preferably recent) variables
         locals_ = [v for v in env if v.name not in PARAMS]
         pool = locals_[-4:] if locals_ else env
@@ -551,7 +555,7 @@ class Gen:
 
 @st.composite
 def programs(draw, numba=False):
-    g = Gen(draw)
+    g = Gen(draw, small=numba)
     src = g.program()
     params = list(PARAMS)
     k = draw(st.integers(1, 4))

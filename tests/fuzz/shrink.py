@@ -6,6 +6,8 @@ Deletes statements (a compound statement with its block) and helper functions wh
 program still runs and check_program still fails with a message containing `needle`."""
 from __future__ import annotations
 
+import re
+import signal
 import sys
 import warnings
 
@@ -18,7 +20,7 @@ def _blocks(lines):
     out = []
     for i, ln in enumerate(lines):
         s = ln.strip()
-        if not s or s.startswith(("def ", "import ", "return")):
+        if not s or s.startswith(("def ", "import ", "return")) or re.match(r"k\d+ = k\d+ \+ 1$", s):
             continue
         ind = len(ln) - len(ln.lstrip())
         j = i + 1
@@ -33,6 +35,10 @@ def _fails(src, wrt, seed, needle, numba):
         compile(src, "<shrink>", "exec")
     except SyntaxError:
         return False
+    def alarm(*_):
+        raise TimeoutError
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(20 if numba else 3)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -41,6 +47,9 @@ def _fails(src, wrt, seed, needle, numba):
         return needle in str(exc)
     except Exception:
         return False
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
     return False
 
 
@@ -51,7 +60,11 @@ def shrink(src, wrt, seed, needle, numba=False):
         changed = False
         lines = src.splitlines()
         for a, b in sorted(_blocks(lines), key=lambda r: r[0] - r[1]):
-            for cand in (lines[:a] + lines[b:],
+            if lines[a].strip().startswith("while") and b > a + 1:
+                cands = (lines[:a] + lines[b:],)  # never drop the header alone: keep loops finite
+            else:
+                cands = None
+            for cand in cands or (lines[:a] + lines[b:],
                          # keep the block's body but drop its header (dedent one level)
                          lines[:a] + [ln[4:] for ln in lines[a + 1:b]] + lines[b:] if b > a + 1 else None,
                          lines[:a] + [lines[a][:len(lines[a]) - len(lines[a].lstrip())] + "pass"] + lines[b:]

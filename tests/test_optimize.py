@@ -1,0 +1,311 @@
+"""Unit tests of the optimization passes (sourcediff/optimize.py) on small hand-built IR,
+plus an end-to-end check that the passes shorten generated code."""
+import copy
+import operator
+
+import numpy as np
+
+import sourcediff
+from sourcediff import api, codegen, ops, optimize, reverse, runtime as sd
+from sourcediff.ir import Assign, Const, Effect, For, Function, Name, Prim, SetItem, format_function
+from sourcediff.names import NameGen
+
+N = Name
+C = Const
+
+
+def fn(params, body, returns):
+    return Function("f", list(params), body, [N(r) if isinstance(r, str) else r for r in returns])
+
+
+def body_text(f):
+    """The printed statements, without the `def` line."""
+    return format_function(f).split("\n")[1:]
+
+
+def prim(op, *args):
+    return Prim(op, [a if isinstance(a, (Name, Const)) else N(a) for a in args])
+
+
+def acc(name, c):
+    return Assign(name, prim(operator.add, name, c), tag="acc")
+
+
+def init(name, like):
+    return Assign(name, prim(sd.zeros_like, like), tag="init")
+
+
+def loop(body, var="i", stop=3):
+    return For(var, C(0), C(stop), C(1), body)
+
+
+# ----------------------------------------------------------------------------- constant folding
+def test_fold_multiply_by_one():
+    f = fn(["x"], [Assign("y", prim(operator.mul, "x", C(1.0))), Assign("z", prim(operator.mul, C(1), "y"))], ["z"])
+    optimize.fold_constants(f.body)
+    assert body_text(f) == ["    y = x", "    z = y", "    return z"]
+
+
+def test_fold_add_zero_and_pow_one():
+    f = fn(["x"], [Assign("y", prim(operator.add, "x", C(0))), Assign("z", prim(operator.add, C(0.0), "y")),
+                   Assign("w", prim(operator.pow, "z", C(1)))], ["w"])
+    optimize.fold_constants(f.body)
+    assert body_text(f) == ["    y = x", "    z = y", "    w = z", "    return w"]
+
+
+def test_fold_constant_arithmetic():
+    f = fn([], [Assign("y", prim(operator.mul, C(2), C(3))), Assign("z", prim(operator.sub, C(0), "y"))], ["z"])
+    optimize.fold_constants(f.body)
+    assert f.body[0].value == C(6)
+    assert isinstance(f.body[1].value, Prim) and f.body[1].value.op is operator.neg
+
+
+def test_fold_inside_loops_and_leaves_others():
+    f = fn(["x"], [loop([Assign("y", prim(operator.mul, "x", C(1.0)))]),
+                   Assign("z", prim(operator.mul, "x", C(2.0)))], ["z"])
+    optimize.fold_constants(f.body)
+    assert f.body[0].body[0].value == N("x")
+    assert isinstance(f.body[1].value, Prim)  # x * 2.0 is not an identity
+
+
+# ----------------------------------------------------------------------------- first_assign
+def test_first_assign_replaces_zeros_plus():
+    f = fn(["x", "c"], [init("x_bar", "x"), Assign("d", prim(np.sin, "c")), acc("x_bar", "d")], ["x_bar"])
+    optimize.first_assign(f.body, set())
+    assert body_text(f) == ["    d = numpy.sin(c)", "    x_bar = d", "    return x_bar"]
+    assert f.body[1].tag == "assign"
+
+
+def test_first_assign_kept_when_owned():
+    f = fn(["x", "c"], [init("x_bar", "x"), acc("x_bar", "c")], ["x_bar"])
+    before = body_text(f)
+    optimize.first_assign(f.body, {"x_bar"})
+    assert body_text(f) == before
+
+
+def test_first_assign_kept_when_first_accumulation_in_loop_or_branch():
+    from sourcediff.ir import If
+    f = fn(["x", "c"], [init("x_bar", "x"), loop([acc("x_bar", "c")])], ["x_bar"])
+    before = body_text(f)
+    optimize.first_assign(f.body, set())
+    assert body_text(f) == before
+    g = fn(["x", "c", "p"], [init("x_bar", "x"), If(N("p"), [acc("x_bar", "c")], [])], ["x_bar"])
+    before = body_text(g)
+    optimize.first_assign(g.body, set())
+    assert body_text(g) == before
+
+
+def test_first_assign_kept_when_accumulation_reads_adjoint():
+    f = fn(["x"], [init("x_bar", "x"), Assign("x_bar", prim(operator.add, "x_bar", "x_bar"), tag="acc")], ["x_bar"])
+    before = body_text(f)
+    optimize.first_assign(f.body, set())
+    assert body_text(f) == before
+
+
+# ----------------------------------------------------------------------------- dead code
+def test_dce_removes_unused_to_fixpoint():
+    f = fn(["x"], [Assign("a", prim(np.sin, "x")), Assign("b", prim(np.cos, "a")),  # b unused -> a unused
+                   Assign("c", prim(np.exp, "x"))], ["c"])
+    optimize.eliminate_dead_code(f)
+    assert body_text(f) == ["    c = numpy.exp(x)", "    return c"]
+
+
+def test_dce_keeps_pops_and_effects():
+    f = fn(["x"], [Assign("t", Prim(list, [])), Effect(prim(list.append, "t", "x")),
+                   Assign("y", prim(list.pop, "t"), tag="pop"), Assign("z", prim(np.exp, "x"))], ["z"])
+    optimize.eliminate_dead_code(f)
+    text = body_text(f)
+    assert text == ["    t = list()", "    append(t, x)", "    y = pop(t)",  # pops keep the tape balanced
+                    "    z = numpy.exp(x)", "    return z"]
+
+
+def test_dce_removes_empty_loops():
+    f = fn(["x"], [loop([Assign("a", prim(np.sin, "x"))]), Assign("c", prim(np.exp, "x"))], ["c"])
+    optimize.eliminate_dead_code(f)
+    assert body_text(f) == ["    c = numpy.exp(x)", "    return c"]
+
+
+# ----------------------------------------------------------------------------- copy propagation
+def test_copy_propagation_removes_single_assignment_copy():
+    f = fn(["x"], [Assign("a", prim(np.sin, "x")), Assign("b", N("a")), Assign("c", prim(np.exp, "b"))], ["c"])
+    optimize.propagate_copies(f)
+    assert body_text(f) == ["    a = numpy.sin(x)", "    c = numpy.exp(a)", "    return c"]
+
+
+def test_copy_propagation_identity_counts_as_copy():
+    f = fn(["x"], [Assign("a", prim(np.sin, "x")), Assign("b", prim(ops.identity, "a")),
+                   Assign("c", prim(np.exp, "b"))], ["c"])
+    optimize.propagate_copies(f)
+    assert body_text(f) == ["    a = numpy.sin(x)", "    c = numpy.exp(a)", "    return c"]
+
+
+def test_copy_propagation_keeps_copy_of_name_assigned_twice():
+    f = fn(["x"], [Assign("a", prim(np.sin, "x")), Assign("b", N("a")), Assign("a", prim(np.cos, "x")),
+                   Assign("c", prim(operator.add, "a", "b"))], ["c"])
+    before = body_text(f)
+    optimize.propagate_copies(f)
+    assert body_text(f) == before
+
+
+def test_copy_propagation_keeps_copy_of_mutated_name():
+    f = fn(["x"], [Assign("a", prim(np.zeros, C(3))), Assign("b", N("a")), SetItem("a", C(0), N("x")),
+                   Assign("c", prim(np.sum, "b"))], ["c"])
+    before = body_text(f)
+    optimize.propagate_copies(f)
+    assert body_text(f) == before
+
+
+def test_copy_propagation_keeps_meaningful_name():
+    f = fn(["x"], [Assign("tmp1", prim(np.sin, "x")), Assign("y", N("tmp1")), Assign("z", prim(np.exp, "y"))], ["z"])
+    optimize.propagate_copies(f)
+    assert body_text(f) == ["    y = numpy.sin(x)", "    z = numpy.exp(y)", "    return z"]
+
+
+def test_copy_propagation_keeps_returned_copy():
+    f = fn(["x"], [Assign("a", prim(np.sin, "x")), Assign("b", N("a"))], ["b"])
+    before = body_text(f)
+    optimize.propagate_copies(f)
+    assert body_text(f) == before
+
+
+# ----------------------------------------------------------------------------- CSE
+def test_cse_reuses_same_primitive():
+    f = fn(["x"], [Assign("a", prim(np.sin, "x")), Assign("b", prim(np.sin, "x")),
+                   Assign("c", prim(operator.add, "a", "b"))], ["c"])
+    optimize.eliminate_common_subexpressions(f)
+    assert body_text(f)[1] == "    b = a"
+
+
+def test_cse_not_across_setitem_on_operand():
+    f = fn(["x"], [Assign("a", prim(np.sum, "x")), SetItem("x", C(0), C(1.0)), Assign("b", prim(np.sum, "x")),
+                   Assign("c", prim(operator.add, "a", "b"))], ["c"])
+    before = body_text(f)
+    optimize.eliminate_common_subexpressions(f)
+    assert body_text(f) == before
+
+
+def test_cse_not_for_names_assigned_twice():
+    f = fn(["x"], [Assign("y", prim(np.sin, "x")), Assign("a", prim(np.exp, "y")), Assign("y", prim(np.cos, "x")),
+                   Assign("b", prim(np.exp, "y")), Assign("c", prim(operator.add, "a", "b"))], ["c"])
+    before = body_text(f)
+    optimize.eliminate_common_subexpressions(f)
+    assert body_text(f) == before
+
+
+def test_cse_different_operands_not_merged():
+    f = fn(["x", "y"], [Assign("a", prim(np.sin, "x")), Assign("b", prim(np.sin, "y")),
+                        Assign("c", prim(operator.add, "a", "b"))], ["c"])
+    before = body_text(f)
+    optimize.eliminate_common_subexpressions(f)
+    assert body_text(f) == before
+
+
+# ----------------------------------------------------------------------------- unbroadcast
+def _unbroadcast_ops(f):
+    return [s.value.op for s in f.body if isinstance(s, Assign) and isinstance(s.value, Prim)]
+
+
+def test_unbroadcast_dropped_for_scalar_params():
+    f = fn(["a", "b"], [Assign("t", prim(operator.mul, "a", "b")), Assign("u", prim(sd.unbroadcast, "t", "a"))], ["u"])
+    optimize.drop_same_shape_unbroadcast(f, scalar_params=("a", "b"))
+    assert _unbroadcast_ops(f)[-1] is ops.identity
+
+
+def test_unbroadcast_dropped_for_elementwise_chain():
+    f = fn(["x"], [Assign("t", prim(np.exp, "x")), Assign("s", prim(operator.mul, "t", C(2.0))),
+                   Assign("r", prim(operator.add, "s", "x")), Assign("u", prim(sd.unbroadcast, "r", "x"))], ["u"])
+    optimize.drop_same_shape_unbroadcast(f, param_ndims={"x": 1})
+    assert _unbroadcast_ops(f)[-1] is ops.identity
+
+
+def test_unbroadcast_kept_for_possibly_broadcast_operands():
+    f = fn(["x", "y"], [Assign("t", prim(operator.add, "x", "y")), Assign("u", prim(sd.unbroadcast, "t", "x"))], ["u"])
+    optimize.drop_same_shape_unbroadcast(f, param_ndims={"x": 1, "y": 2})
+    assert _unbroadcast_ops(f)[-1] is sd.unbroadcast
+    # unknown shapes (no call pattern): kept too
+    g = fn(["a", "b"], [Assign("t", prim(operator.mul, "a", "b")), Assign("u", prim(sd.unbroadcast, "t", "a"))], ["u"])
+    optimize.drop_same_shape_unbroadcast(g)
+    assert _unbroadcast_ops(g)[-1] is sd.unbroadcast
+
+
+# ----------------------------------------------------------------------------- end to end
+def _small(a, b):
+    c = a * b + np.sin(a)
+    return c * c / b
+
+
+def _unoptimized_source(f, wrt, pattern):
+    primal = copy.deepcopy(api.lowered(f))
+    names = NameGen(api._all_names(primal))
+    out = reverse.ReverseTransform(primal, wrt, names, pattern).run()
+    out.single_wrt = False
+    return codegen.generate([out])[0]
+
+
+def test_optimized_scalar_gradient_is_short_and_has_no_unbroadcast():
+    g = sourcediff.grad(_small, wrt=(0, 1), backend="python")
+    a, b = 0.7, 1.3
+    ga, gb = g(a, b)
+    eps = 1e-6
+    assert ga == np.float64(ga) and abs(ga - (_small(a + eps, b) - _small(a - eps, b)) / (2 * eps)) < 1e-6
+    assert abs(gb - (_small(a, b + eps) - _small(a, b - eps)) / (2 * eps)) < 1e-6
+    src = g.source
+    assert "sd.unbroadcast" not in src
+    plain = _unoptimized_source(_small, ["a", "b"], (0, 0))
+    assert "sd.unbroadcast" in plain
+    lines = [ln for ln in src.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    plain_lines = [ln for ln in plain.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    assert len(lines) < len(plain_lines)
+    # the unoptimized code is still a correct gradient (the passes only simplify)
+    ns: dict = {}
+    exec(compile(plain, "<plain>", "exec"), ns)
+    _, (pa, pb) = ns["_small_grad"](a, b, 1.0)
+    assert np.isclose(pa, ga) and np.isclose(pb, gb)
+
+
+# ----------------------------------------------------------------------------- in-place accumulation
+def _inplace(body, params=("x", "c"), returns=("x_bar",), ndims=None):
+    f = fn(params, body, list(returns))
+    optimize.accumulate_in_place(f, param_ndims={"x": 1, "c": 1} if ndims is None else ndims)
+    return body_text(f)
+
+
+def test_in_place_for_owned_array_adjoint_in_loop():
+    text = _inplace([init("x_bar", "x"), loop([Assign("d", prim(np.sin, "x")), acc("x_bar", "d")])])
+    assert "        sourcediff.runtime.iadd(x_bar, d)" in text
+
+
+def test_in_place_kept_out_of_place_when_unsafe():
+    def grow(stmts, **kw):
+        return _inplace([init("x_bar", "x")] + stmts + [loop([Assign("d", prim(np.sin, "x")), acc("x_bar", "d")])], **kw)
+
+    # aliased by a copy, a tape push, a view
+    assert not any("iadd" in ln for ln in grow([Assign("y", N("x_bar"))], returns=("x_bar", "y")))
+    assert not any("iadd" in ln for ln in grow([Assign("t", Prim(list, [])), Effect(prim(list.append, "t", "x_bar"))]))
+    assert not any("iadd" in ln for ln in grow([Assign("v", prim(operator.getitem, "x_bar", C(0)))],
+                                              returns=("x_bar", "v")))
+    # scalar or unknown shape
+    assert not any("iadd" in ln for ln in grow([], ndims={"x": 0, "c": 1}))
+    assert not any("iadd" in ln for ln in grow([], ndims={}))
+    # the adjoint was once assigned something it does not own
+    assert not any("iadd" in ln for ln in _inplace([Assign("x_bar", N("c")), loop([acc("x_bar", "c")])]))
+    # c might broadcast x_bar up to a bigger shape
+    assert not any("iadd" in ln for ln in _inplace([init("x_bar", "x"), loop([acc("x_bar", "c")])],
+                                                   ndims={"x": 1, "c": 2}))
+
+
+def test_in_place_reads_by_fresh_ops_are_fine():
+    text = _inplace([init("x_bar", "x"), loop([Assign("d", prim(np.sin, "x_bar")), acc("x_bar", "d")])])
+    assert any("iadd(x_bar, d)" in ln for ln in text)
+
+
+def test_in_place_rnn_gradient_matches():
+    from benchmarks.workloads import rnn_loss, rnn_grad_numpy, _rnn_inputs
+    args = _rnn_inputs("tiny")
+    for backend in ("python", "numba"):
+        g = sourcediff.grad(rnn_loss, wrt=(0, 1, 2), backend=backend)
+        got = g(*args)
+        assert "W_bar += " in g.source
+        for a, b in zip(got, rnn_grad_numpy(*args)):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert "+=" not in sourcediff.show(rnn_loss, wrt=(0, 1, 2))  # no call pattern: shapes unknown
