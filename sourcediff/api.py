@@ -199,6 +199,8 @@ def _bind_args(f, params, args, kwargs, extra: int = 0) -> list:
 
 
 def _check_float(name, value, fname):
+    if type(value) is float or (type(value) is np.ndarray and value.dtype.kind == "f"):
+        return  # the common cases, fast
     dt = np.asarray(value).dtype
     if not np.issubdtype(dt, np.floating):
         kind = "an integer" if np.issubdtype(dt, np.integer) or isinstance(value, bool) else f"a {dt} value"
@@ -256,11 +258,14 @@ class _Compiled:
         return self._modules[pattern]
 
     def call(self, args):
-        pattern = tuple(a.ndim if isinstance(a, np.ndarray) else 0 if isinstance(a, (int, float, np.number)) else None
-                        for a in args)
+        pattern = _pattern(args)
         self._last = pattern
-        mod = self.module(pattern)
-        return mod.functions[self.built_for(pattern).entry](*args)
+        fn = self._entry_cache.get(pattern) if hasattr(self, "_entry_cache") else None
+        if fn is None:
+            mod = self.module(pattern)
+            fn = mod.functions[self.built_for(pattern).entry]
+            self.__dict__.setdefault("_entry_cache", {})[pattern] = fn
+        return fn(*args)
 
     @property
     def backend(self):
@@ -270,10 +275,26 @@ class _Compiled:
 
     def prepare(self, args, kwargs, fname, extra=0):
         vals = _bind_args(self.f, self.params, args, kwargs, extra)
-        positions = [self.params.index(w) for w in self.wrt_names]
+        positions = self.__dict__.get("_positions")
+        if positions is None:
+            positions = self._positions = [self.params.index(w) for w in self.wrt_names]
         for w, k in zip(self.wrt_names, positions):
             _check_float(w, vals[k], fname)
         return list(_backend.normalize_args(vals, positions))
+
+
+def _pattern(args) -> tuple:
+    """Per argument: its ndim (0 for a scalar), or None (not an array or number)."""
+    out = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            out.append(a.ndim)
+        elif t is float or t is int or isinstance(a, (int, float, np.number)):
+            out.append(0)
+        else:
+            out.append(None)
+    return tuple(out)
 
 
 def _source_key(f) -> str:
@@ -355,7 +376,7 @@ def _seed_for(value):
 
 
 def _copy_aliases(grads, inputs=()):
-    if not isinstance(grads, tuple):
+    if not isinstance(grads, tuple) or (not inputs and not any(type(g) is np.ndarray for g in grads)):
         return grads
     seen = [id(x) for x in inputs]
     out = []
@@ -370,13 +391,14 @@ def _copy_aliases(grads, inputs=()):
 def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
     def run(*args, **kwargs):
         vals = comp.prepare(args, kwargs, fname)
-        n_out = comp.built.function.n_primal
-        single_precision = all(getattr(v, "dtype", None) == np.float32 for v in vals if isinstance(v, np.ndarray)
-                               and np.issubdtype(v.dtype, np.floating)) and any(
-            isinstance(v, np.ndarray) and v.dtype == np.float32 for v in vals)
+        n_out = comp.__dict__.get("_n_out")
+        if n_out is None:
+            n_out = comp._n_out = comp.built.function.n_primal
+        floats = [v.dtype for v in vals if type(v) is np.ndarray and v.dtype.kind == "f"]
+        single_precision = bool(floats) and all(d == np.float32 for d in floats)
         seeds = [np.float32(1.0) if single_precision else 1.0] * n_out
         value, grads = comp.call(vals + seeds)
-        if n_out != 1 or np.ndim(value) != 0:
+        if n_out != 1 or (type(value) is not float and np.ndim(value) != 0):
             raise SourceDiffError(
                 f"{fname}() needs {comp.f.__qualname__}() to return one scalar, but it returned "
                 f"{'a tuple' if n_out != 1 else 'an array of shape ' + str(np.shape(value))}.\n"
@@ -387,13 +409,49 @@ def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
 
 
 def grad(f, wrt=0, *, mode: str = "reverse", backend: str = "auto"):
-    """Gradient of scalar-valued `f` with respect to the argument(s) `wrt`."""
+    """Gradient of scalar-valued `f` with respect to the argument(s) `wrt`.
+
+    `f` may itself be `grad(g, x)` with `x` a scalar argument: `grad(grad(g, x), y)` is the
+    second derivative d/dy (dg/dx), computed exactly by forward-over-reverse."""
+    if isinstance(f, _Transformed):
+        return _grad_of_grad(f, wrt, backend)
     names, single = resolve_wrt(f, wrt)
     if mode == "forward":
         return forward_grad(f, names, single, backend)
     _check_mode(mode)
     comp = _Compiled(f, names, single, "reverse", backend)
-    return _Transformed(comp, _reverse_call(comp, "grad", False), f"grad_{f.__name__}")
+    out = _Transformed(comp, _reverse_call(comp, "grad", False), f"grad_{f.__name__}")
+    out.kind = "grad"
+    return out
+
+
+def _grad_of_grad(g, wrt, backend):
+    comp = g._compiled
+    if getattr(g, "kind", None) != "grad" or not comp.single:
+        raise SourceDiffError(
+            f"grad() of {g.__name__}: only the gradient of a scalar function with respect to one argument "
+            "can be differentiated again.\n  Instead: use hessian(f) or hvp(f) for second derivatives.")
+    f = comp.f
+    inner = comp.wrt_names[0]
+    outer, single = resolve_wrt(f, wrt)
+    both = [inner] + [n for n in outer if n != inner]
+    h = hvp(f, tuple(both), backend=backend)
+
+    def run(*args, **kwargs):
+        vals = _bind_args(f, comp.params, args, kwargs)
+        x = vals[comp.params.index(inner)]
+        if np.ndim(x) != 0:
+            raise SourceDiffError(
+                f"grad(grad({f.__name__}, {inner!r})): the inner gradient is an array (the argument {inner!r} "
+                f"has shape {np.shape(x)}), so it has no gradient.\n  Instead: use hessian or hvp.")
+        v = tuple(1.0 if n == inner else np.zeros_like(vals[comp.params.index(n)], dtype=float)
+                  if np.ndim(vals[comp.params.index(n)]) else 0.0 for n in both)
+        hv = h(*vals, v)
+        parts = [hv[both.index(n)] for n in outer]
+        return parts[0] if single else tuple(parts)
+    out = _Transformed(h._compiled, run, f"grad_{g.__name__}")
+    out.kind = "grad2"
+    return out
 
 
 def value_and_grad(f, wrt=0, *, mode: str = "reverse", backend: str = "auto"):
