@@ -143,6 +143,8 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
             word = None
         else:
             raise SourceDiffError(f"mode must be 'reverse' or 'forward', not {mode!r}")
+        for g in [out] + extra_functions:
+            optimize.prettify_names(g, fixed=tuple(primal.params) if g is out else tuple(g.params))
         src, extra = codegen.generate([out] + extra_functions, comment_word=word)
         return Built(src, extra, out.name, out, recursive=bool(extra_functions))
 

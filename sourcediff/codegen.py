@@ -264,15 +264,17 @@ class SourceWriter:
             # a write to something a pending expression reads forces it out first
             written = _written(s)
             for t in list(pending):
-                if _deps(t, pending) & written and t not in reads(s):
-                    self.emit_assign(pad, t, pending.pop(t), {}, None)
+                if t in pending and _deps(t, pending) & written and t not in reads(s):
+                    # evaluate it now (with the temporaries it reads nested in), before the write
+                    self.emit_assign(pad, t, pending.pop(t), pending, None)
             if isinstance(s, Assign) and s.target in inline_ok and self._used_later_in_block(s.target, stmts[k + 1:]):
                 pending[s.target] = s.value
                 continue
             self.comment(s, pad)
             self.statement(s, depth, pending)
-        for t, e in pending.items():  # pragma: no cover - defensive: unused temporaries
-            self.emit_assign(pad, t, e, {}, None)
+        while pending:  # pragma: no cover - defensive: unused temporaries
+            t = next(iter(pending))
+            self.emit_assign(pad, t, pending.pop(t), pending, None)
         if len(self.lines) == start:
             self.lines.append(pad + "pass")
 

@@ -64,6 +64,19 @@ class TangentTransform:
         if isinstance(s, Hook):
             return []  # backward-sweep code has no place in forward mode
         if isinstance(s, Assign):
+            v = s.value
+            if isinstance(v, Prim) and s.target in self.active and v.op not in (list.pop,) \
+                    and any(a == Name(s.target) for a in v.operands()):
+                # `t = f(t, ...)`: the tangent rule needs the operand's older value
+                prev = self.names.fresh(f"{s.target}_prev")
+                old = Assign(s.target, Prim(v.op, [Name(prev) if a == Name(s.target) else a for a in v.args],
+                                            {k: (Name(prev) if a == Name(s.target) else a)
+                                             for k, a in v.kwargs.items()}), loc=s.loc, origin=s.origin)
+                self.dot_names.setdefault(prev, self.dot(s.target))
+                self.active.add(prev)
+                tangent = self.assign(old)
+                self.active.discard(prev)
+                return [Assign(prev, Name(s.target)), s] + [_origin(t, s) for t in tangent]
             return [s] + [_origin(t, s) for t in self.assign(s)]
         if isinstance(s, SetItem):
             out = [s]

@@ -17,7 +17,7 @@ def first_assign(stmts: list, owned: set) -> None:
     k = 0
     while k < len(stmts):
         s = stmts[k]
-        if isinstance(s, Assign) and s.tag == "init" and s.target not in owned:
+        if isinstance(s, Assign) and s.tag in ("init", "reset") and s.target not in owned:
             for j in range(k + 1, len(stmts)):
                 t = stmts[j]
                 touches = s.target in _all_names(t)
@@ -31,6 +31,41 @@ def first_assign(stmts: list, owned: set) -> None:
                     k -= 1
                 break
         k += 1
+
+
+def drop_copy_backs(stmts: list) -> None:
+    """`a = b; ...; b = a` with neither written in between: the second copy does nothing."""
+    for s in stmts:
+        for b in blocks_of(s):
+            drop_copy_backs(b)
+    k = 0
+    while k < len(stmts):
+        s = stmts[k]
+        if isinstance(s, Assign) and isinstance(s.value, Name):
+            b, a = s.target, s.value.id
+            for j in range(k - 1, -1, -1):
+                t = stmts[j]
+                if isinstance(t, Assign) and t.target == a:
+                    if t.value == Name(b) and not any(
+                            b in _written_names(u) or a in _written_names(u) for u in stmts[j + 1:k]):
+                        del stmts[k]
+                        k -= 1
+                    break
+                if a in _written_names(t) or b in _written_names(t):
+                    break
+        k += 1
+
+
+def _written_names(s) -> set:
+    out = set()
+    for t in _walk([s]):
+        if isinstance(t, (Assign, SetItem)):
+            out.add(t.target)
+        elif isinstance(t, Effect) and t.value.args and isinstance(t.value.args[0], Name):
+            out.add(t.value.args[0].id)
+        elif isinstance(t, For):
+            out.add(t.var)
+    return out
 
 
 def _operand_names(values) -> set:
@@ -109,7 +144,11 @@ def optimize(fn: Function, owned: set = frozenset(), scalar_params=(), param_ndi
     fold_constants(fn.body)
     first_assign(fn.body, set(owned))
     drop_same_shape_unbroadcast(fn, scalar_params, param_ndims)
+    drop_copy_backs(fn.body)
     propagate_copies(fn)
+    eliminate_common_subexpressions(fn)  # e.g. one f_vjp call per recursive call site
+    propagate_copies(fn)
+    drop_copy_backs(fn.body)
     eliminate_dead_code(fn)
     if in_place is None:
         in_place = getattr(fn, "single_wrt", None) is not None
@@ -123,7 +162,46 @@ def simplify_primal(fn: Function) -> Function:
     for _ in range(3):
         eliminate_common_subexpressions(fn)
         propagate_copies(fn)
+    coalesce_copies(fn)
     return fn
+
+
+def _count_reads(stmts, name) -> int:
+    n = 0
+    for s in _walk(stmts):
+        n += reads(s).count(name)
+        if isinstance(s, Hook) and s.target == name:
+            n += 1
+    return n
+
+
+def coalesce_copies(fn: Function) -> None:
+    """`v = expr; ...; m = v` (v used only up to the copy, m untouched in between) becomes
+    `m = expr`: a loop-carried `s = s + x[i]` stays one name instead of `s_2 = ...; s_1 = s_2`."""
+    returned = {v.id for v in fn.returns if isinstance(v, Name)}
+
+    def visit(block):
+        counts, mutated = _assignment_counts(fn)
+        k = 0
+        while k < len(block):
+            s = block[k]
+            for b in blocks_of(s):
+                visit(b)
+            if isinstance(s, Assign) and isinstance(s.value, Name) and s.tag is None:
+                m, v = s.target, s.value.id
+                j = next((i for i in range(k - 1, -1, -1) if isinstance(block[i], Assign) and block[i].target == v), None)
+                if j is not None and counts.get(v) == 1 and v not in mutated and v not in returned \
+                        and v not in fn.params and m not in mutated and m != v \
+                        and _count_reads(fn.body, v) == _count_reads(block[j + 1:k + 1], v) \
+                        and not any(m in _all_names(t) for t in block[j + 1:k]):
+                    block[j].target = m
+                    _rename_reads(block[j + 1:k], v, Name(m))
+                    del block[k]
+                    counts, mutated = _assignment_counts(fn)
+                    continue
+            k += 1
+
+    visit(fn.body)
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -198,6 +276,8 @@ def infer_shapes(fn: Function, scalar_params=(), param_ndims=None) -> dict:
             seen.add(s.target)
     for _ in range(2):
         for s in _walk(fn.body):
+            if isinstance(s, Assign) and s.tag == "pop" and getattr(s, "like", None):
+                sym[s.target] = sym.get(s.like) or fresh()
             if isinstance(s, Assign) and s.tag != "pop":
                 if isinstance(s.value, Prim):
                     new = prim_shape(s.value)
@@ -443,3 +523,64 @@ def accumulate_in_place(fn: Function, scalar_params=(), param_ndims=None) -> Non
 
     if ok:
         visit(fn.body)
+
+
+# ----------------------------------------------------------------------------- readable names
+_SUFFIXES = ("", "_bar", "_dot", "_stack", "_tape", "_prev", "_bar_in", "_out", "_old", "_seed")
+
+
+def _all_identifiers(fn: Function) -> set:
+    out = set(fn.params)
+    out |= {v.id for v in fn.returns if isinstance(v, Name)}
+    for s in _walk(fn.body):
+        out.update(reads(s))
+        if isinstance(s, (Assign, SetItem)):
+            out.add(s.target)
+        elif isinstance(s, For):
+            out.add(s.var)
+            if s.break_flag:
+                out.add(s.break_flag)
+        if getattr(s, "counter", None):
+            out.add(s.counter)
+    return out
+
+
+def _rename_everywhere(fn: Function, old: str, new: str) -> None:
+    _rename_reads(fn.body, old, Name(new))
+    fn.params = [new if p == old else p for p in fn.params]
+    fn.returns = [Name(new) if v == Name(old) else v for v in fn.returns]
+    for s in _walk(fn.body):
+        if isinstance(s, (Assign, SetItem)) and s.target == old:
+            s.target = new
+        if isinstance(s, Assign) and getattr(s, "like", None) == old:
+            s.like = new
+        if isinstance(s, For):
+            if s.var == old:
+                s.var = new
+            if s.break_flag == old:
+                s.break_flag = new
+        if getattr(s, "counter", None) == old:
+            s.counter = new
+    if hasattr(fn, "seed_params"):
+        fn.seed_params = [new if p == old else p for p in fn.seed_params]
+
+
+def prettify_names(fn: Function, fixed=()) -> None:
+    """`s_1` -> `s` (and `s_1_bar` -> `s_bar`, ...) where the plain name is free: the SSA
+    version numbers only show where two versions of a variable really coexist."""
+    import re
+    names = _all_identifiers(fn)
+    pattern = re.compile(r"^(.+?)_(\d+)(" + "|".join(re.escape(s) for s in _SUFFIXES if s) + r")?$")
+    groups: dict = {}
+    for n in sorted(names):
+        m = pattern.match(n)
+        if m and not m.group(1).startswith("tmp") and n not in fixed:
+            groups.setdefault((m.group(1), m.group(2)), []).append((n, m.group(3) or ""))
+    for (base, _), members in sorted(groups.items(), key=lambda kv: (kv[0][0], int(kv[0][1]))):
+        targets = {n: base + suffix for n, suffix in members}
+        if any(t in names for t in targets.values()):
+            continue
+        for old, new in targets.items():
+            _rename_everywhere(fn, old, new)
+            names.discard(old)
+            names.add(new)

@@ -84,6 +84,8 @@ class ReverseTransform:
         self.scalar_params = tuple(p for p, nd in zip(fn.params + seed_params, self.pattern) if nd == 0)
         self.param_ndims = {p: nd for p, nd in zip(fn.params + seed_params, self.pattern) if nd is not None}
         self.plan_saves(fn.body)
+        self.force_tape = set()  # names a self-update `t = f(t)` in a loop must tape
+        self.self_updates = {}  # (dry run) name of the older value -> the updated name
         self.hooks = {}
         for st in _walk_with_hooks(fn.body):
             if isinstance(st, Hook):
@@ -180,6 +182,8 @@ class ReverseTransform:
         out = self.run_hooks(t)
         g = Name(self.bar(t))
         v = s.value
+        if isinstance(v, Prim) and t in _operand_names(v) and self.reassigned_in_loop(t, s):
+            return out + self.backward_self_update(s)
         if isinstance(v, Name):
             if self.is_active(v):
                 out.append(self.accumulate(v.id, g))
@@ -190,6 +194,36 @@ class ReverseTransform:
             # the name takes its older value next: that value's adjoint starts from zero
             out.append(Assign(g.id, Prim(ZEROS, [g]), loc=s.loc, tag="reset"))
         return self.restore_after(s, out)
+
+    def backward_self_update(self, s: Assign) -> list:
+        """`t = f(t, ...)` in a loop: the operand `t` is t's older value (popped first when
+        anything in the backward sweep needs it)."""
+        t = s.target
+        prev = self.names.fresh(f"{t}_prev")
+        g_in = self.names.fresh(f"{t}_bar_in")
+        bar = self.bar(t)
+        old = Prim(s.value.op, [Name(prev) if a == Name(t) else a for a in s.value.args],
+                   {k: (Name(prev) if a == Name(t) else a) for k, a in s.value.kwargs.items()})
+        # contributions to the operand t go to t_bar, which now means the older t's adjoint
+        self.bar_names[prev] = bar
+        self.active.add(prev)
+        contrib = self.apply_adjoint_rule(s, old, Name(g_in))
+        self.active.discard(prev)
+        del self.bar_names[prev]
+        out = [Assign(g_in, Name(bar)), Assign(bar, Prim(ZEROS, [Name(bar)]), loc=s.loc, tag="reset")]
+        out += contrib
+        dry = getattr(self, "_dry", False)
+        if dry:
+            self.self_updates[prev] = t  # the dry run decides whether the older value is read
+        if dry or self._needs_tape(t):
+            self.tape_restore.add(t)
+            pop = Assign(prev, Prim(list.pop, [Name(self.tape(t, "restore"))]), tag="pop")
+            pop.like = t  # same shape as t (for shape inference)
+            out = [pop] + out + [Assign(t, Name(prev), loc=s.loc, tag="pop")]
+        else:
+            # nothing reads the older value (only its shape, the same as t's): no tape
+            out = [Assign(prev, Name(t))] + out
+        return [_with_origin(x, s) for x in out]
 
     def run_hooks(self, name: str) -> list:
         """The user's `with grad_of(name) as name_bar:` blocks, on the complete adjoint."""
@@ -328,7 +362,7 @@ class ReverseTransform:
         return self._tapes
 
     def _needs_tape(self, name: str) -> bool:
-        return name in self._later_reads()
+        return name in self._later_reads() or name in self.force_tape
 
     def _later_reads(self) -> set:
         if not hasattr(self, "_all_bwd_reads"):
@@ -359,6 +393,13 @@ class ReverseTransform:
         for st in walk(bwd):
             if st.tag != "remat":  # recomputations add what they need later, transitively
                 used.update(reads(st))
+        read_by_adjoints = set()
+        for st in walk(bwd):
+            if st.tag not in ("remat", "pop"):
+                read_by_adjoints.update(reads(st))
+        for prev, t in dry.self_updates.items():
+            if prev in read_by_adjoints:
+                self.force_tape.add(t)
         loop_vars = {st.var for st in walk(self.fn.body) if isinstance(st, For)}
         return (used - (defined - set(self.info.def_block)) - loop_vars) | set(self.setitem_saves.values())
 
@@ -468,6 +509,10 @@ class ReverseTransform:
             t = self.tape(name, "snap")
             out.append(Effect(Prim(list.append, [Name(t), Name(name)]), tag="push"))
         return out
+
+
+def _operand_names(p: Prim) -> set:
+    return {a.id for a in p.operands() if isinstance(a, Name)}
 
 
 def _walk_with_hooks(stmts):

@@ -74,3 +74,42 @@ def nested_while(x, s):
 def test_nested_while_loops(backend):
     # fuzz bug (fixed): the outer loop's first test read the inner loop's condition temporary
     check(nested_while, [X3, 0.4], (0, 1), backend)
+
+
+def self_update_in_loop(s, c):
+    t1 = s
+    s += (c + s)
+    for i4 in range(1):
+        t1 = t1 * np.cos(s)
+    return t1
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_self_update_in_loop_forward_mode(backend):
+    # fuzz bug (fixed): after `t1_2 = t1_1 * c; t1_1 = t1_2` became `t1 = t1 * c`, forward
+    # mode read the updated t1 where the tangent rule needs the older one
+    import sourcediff
+    s, c = 0.3, 0.7
+    g = sourcediff.grad(self_update_in_loop, (0, 1), backend=backend)(s, c)
+    _, d = sourcediff.jvp(self_update_in_loop, (0, 1), backend=backend)(s, c, (0.4, 1.0))
+    assert d == pytest.approx(0.4 * g[0] + g[1], rel=1e-10)
+    fd = (self_update_in_loop(s, c + 1e-6) - self_update_in_loop(s, c - 1e-6)) / 2e-6
+    assert g[1] == pytest.approx(fd, rel=1e-6)
+
+
+def renest_order(x, M, s, v, c):
+    t4 = np.cos(M)
+    acc16 = (x[1:] / (v * v + 1.0))
+    for i17 in range(3):
+        acc16 = -0.5 * acc16 + np.tanh(np.sin(np.where(s > -0.5, t4[0, 1:], acc16)))
+    t15 = t4[0]
+    return np.sum(np.sin(t15)) + np.sum(t4 * t4) + np.sum(t15 * x[0]) + 0.01 * np.sum(M) * s + np.sum(acc16)
+
+
+def test_renested_temporaries_keep_their_order():
+    # fuzz bug (fixed): codegen flushed a pending temporary before a write without nesting the
+    # temporaries it read, which were then emitted after it (UnboundLocalError)
+    import sourcediff
+    rng = np.random.default_rng(211)
+    args = (rng.normal(size=3), rng.normal(size=(2, 3)), 0.4, rng.normal(size=2), 0.2)
+    check(renest_order, list(args), (0, 1, 2), "python")
