@@ -12,6 +12,7 @@ import numpy as np
 
 from . import backend as _backend
 from . import codegen, forward, optimize, reverse, subroutines
+from .check import finite_difference_grad, max_relative_error
 from .errors import SourceDiffError
 from .frontend import parse_function
 from .ir import format_function
@@ -815,21 +816,8 @@ def check_grad(f, *args, wrt=0, eps: float = 1e-6, backend: str = "auto") -> flo
             for a in args]
     worst = 0.0
     for name, gk in zip(names, g):
-        k = params.index(name)
-        x = args[k]
-        fd = np.zeros(np.shape(x))
-        for idx in np.ndindex(*np.shape(x)):
-            def at(delta):
-                a2 = list(args)
-                if np.ndim(x):
-                    xx = np.array(x, dtype=float)
-                    xx[idx] += delta
-                    a2[k] = xx
-                else:
-                    a2[k] = float(x) + delta
-                return float(f(*a2))
-            fd[idx] = (at(eps) - at(-eps)) / (2 * eps)
-        err = np.max(np.abs(np.asarray(gk) - fd) / np.maximum(1.0, np.abs(fd))) if np.size(fd) else 0.0
+        fd = finite_difference_grad(f, args, params.index(name), eps)
+        err = max_relative_error(gk, fd)
         worst = max(worst, float(err))
     return worst
 

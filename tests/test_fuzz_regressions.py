@@ -8,23 +8,13 @@ import numpy as np
 import pytest
 
 import sourcediff
+from sourcediff.check import finite_difference_grad
 
 BACKENDS = ["python", "numba"]
 
 
 def fd(f, args, k, eps=1e-6):
-    x = args[k]
-    g = np.zeros(np.shape(x))
-    for idx in np.ndindex(*np.shape(x)):
-        def at(d):
-            a = [np.array(v, dtype=float) if np.ndim(v) else v for v in args]
-            if np.ndim(x):
-                a[k][idx] += d
-            else:
-                a[k] = x + d
-            return f(*a)
-        g[idx] = (at(eps) - at(-eps)) / (2 * eps)
-    return g
+    return finite_difference_grad(f, args, k, eps)
 
 
 def check(f, args, wrt, backend):

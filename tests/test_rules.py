@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import sourcediff
+from sourcediff.check import finite_difference_grad
 from sourcediff.rules.registry import REGISTRY
 
 from rule_cases import AUTOGRAD_WRONG, CASES
@@ -53,20 +54,7 @@ def sample(shape, domain, rng):
 
 
 def fd_grad(f, args, k, eps=1e-6):
-    x = args[k]
-    out = np.zeros(np.shape(x))
-    for idx in np.ndindex(*np.shape(x)):
-        def at(d):
-            a = list(args)
-            if np.ndim(x):
-                xx = np.array(x, dtype=float)
-                xx[idx] += d
-                a[k] = xx
-            else:
-                a[k] = x + d
-            return f(*a)
-        out[idx] = (at(eps) - at(-eps)) / (2 * eps)
-    return out
+    return finite_difference_grad(f, args, k, eps)
 
 
 def all_cases():

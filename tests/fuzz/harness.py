@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 import sourcediff
+from sourcediff.check import finite_difference_grad
 from sourcediff import SourceDiffError
 
 from .gen import PARAMS
@@ -55,19 +56,7 @@ def copy_args(args):
 
 
 def fd_grad(f, args, k, eps):
-    x = args[k]
-    g = np.zeros(np.shape(x))
-    for idx in np.ndindex(*np.shape(x)):
-        def at(d):
-            a = copy_args(args)
-            if np.ndim(x):
-                a[k] = a[k].copy()
-                a[k][idx] += d
-            else:
-                a[k] = x + d
-            return float(f(*a))
-        g[idx] = (at(eps) - at(-eps)) / (2 * eps)
-    return g
+    return finite_difference_grad(f, copy_args(args), k, eps)
 
 
 REFUSALS = collections.Counter()
