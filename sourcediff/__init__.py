@@ -12,6 +12,8 @@ from .ops import grad_of, stop_gradient  # noqa: E402
 from .custom import adjoint, non_differentiable, tangent  # noqa: E402
 from .api import (check_grad, differentiate, grad, hessian, hvp, jacobian, jvp, show,  # noqa: E402
                   supported, value_and_grad, vjp)
+from .backend import cache_dir, clear_cache  # noqa: E402
 
-__all__ = ["SourceDiffError", "check_grad", "differentiate", "grad", "hessian", "hvp", "jacobian", "jvp", "show", "stop_gradient", "grad_of", "non_differentiable", "adjoint", "tangent",
-           "supported", "value_and_grad", "vjp"]
+__all__ = ["SourceDiffError", "adjoint", "cache_dir", "check_grad", "clear_cache", "differentiate", "grad",
+           "grad_of", "hessian", "hvp", "jacobian", "jvp", "non_differentiable", "show", "stop_gradient",
+           "supported", "tangent", "value_and_grad", "vjp"]

@@ -308,3 +308,10 @@ def test_change_in_what_an_injected_function_reads_regenerates(project):
     second = run(proj, cache)
     assert_correct(second)
     assert second["path"] != first["path"]
+
+
+def test_clear_cache_is_public(tmp_path, monkeypatch):
+    import sourcediff
+    monkeypatch.setenv("SOURCEDIFF_CACHE", str(tmp_path / "c"))
+    assert sourcediff.cache_dir() == str(tmp_path / "c")
+    assert sourcediff.clear_cache() >= 0

@@ -438,3 +438,28 @@ def test_recursion(backend):
 def test_recursion_forward_mode_is_refused():
     with pytest.raises(SourceDiffError, match="tangent"):
         sourcediff.jvp(uses_recursion, backend="python")(0.7, 1.0)
+
+
+def test_closure_that_reads_enclosing_values():
+    scale = 3.0
+    offset = np.array([0.5, -0.5])
+
+    def inner(x):
+        return np.sum(np.sin(x + offset) * scale)
+
+    x = np.array([0.2, 0.4])
+    g = sourcediff.grad(inner, backend="python")(x)
+    np.testing.assert_allclose(g, 3.0 * np.cos(x + offset))
+
+
+def test_closure_that_rebinds_is_refused():
+    total = 0.0
+
+    def inner(x):
+        nonlocal total
+        total = x * 2.0
+        return total
+
+    with pytest.raises(SourceDiffError, match="nonlocal"):
+        sourcediff.grad(inner, backend="python")(1.0)
+    assert total == 0.0
