@@ -146,7 +146,8 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
             raise SourceDiffError(f"mode must be 'reverse' or 'forward', not {mode!r}")
         for g in [out] + extra_functions:
             optimize.prettify_names(g, fixed=tuple(primal.params) if g is out else tuple(g.params))
-        src, extra = codegen.generate([out] + extra_functions, comment_word=word)
+        src, extra = codegen.generate([out] + extra_functions, comment_word=word,
+                                      keep_tangent_lines=(mode == "forward"))
         return Built(src, extra, out.name, out, recursive=bool(extra_functions))
 
 

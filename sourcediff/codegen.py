@@ -220,15 +220,21 @@ def _deps(name, block_exprs, seen=None) -> set:
 
 
 class SourceWriter:
-    def __init__(self, printer: Printer, comment_word: str | None):
+    def __init__(self, printer: Printer, comment_word: str | None, keep_tangent_lines: bool = False):
+        self.keep_tangent_lines = keep_tangent_lines  # forward mode: one tangent line per primal line
+        self.tangent_names: set = set()
         self.p = printer
         self.lines: list = []
         self.comment_word = comment_word
         self.uses: dict = {}
         self.last_origin = None
 
+    def _has_tangent(self, name: str) -> bool:
+        return name.endswith("_dot") or f"{name}_dot" in self.tangent_names
+
     def function(self, fn: Function, extra_params=()) -> None:
         self.uses = _uses(fn.body)
+        self.tangent_names = {s.target for s in _walk_all(fn.body) if isinstance(s, Assign)}
         for v in fn.returns:
             if isinstance(v, Name):
                 self.uses[v.id] = self.uses.get(v.id, 0) + 2
@@ -256,7 +262,7 @@ class SourceWriter:
         inline_ok = {}
         for k, s in enumerate(stmts):
             if isinstance(s, Assign) and s.target.startswith(INLINE_PREFIX) and self.uses.get(s.target, 0) == 1 \
-                    and isinstance(s.value, Prim):
+                    and isinstance(s.value, Prim) and not (self.keep_tangent_lines and self._has_tangent(s.target)):
                 inline_ok[s.target] = k
         pending: dict = {}  # temp -> expression, waiting for its use
         start = len(self.lines)
@@ -364,12 +370,12 @@ class SourceWriter:
 HEADER = "import math\nimport numpy as np\nfrom sourcediff import runtime as sd\n"
 
 
-def generate(functions: list, comment_word: str | None = "grad of") -> tuple:
+def generate(functions: list, comment_word: str | None = "grad of", keep_tangent_lines: bool = False) -> tuple:
     """Source text of a module holding `functions`, and the extra globals it needs."""
     printer = Printer()
     chunks = []
     for fn in functions:
-        w = SourceWriter(printer, comment_word)
+        w = SourceWriter(printer, comment_word, keep_tangent_lines)
         w.function(fn)
         chunks.append("\n".join(w.lines))
     body = "\n\n\n".join(chunks)
