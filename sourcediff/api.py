@@ -515,23 +515,30 @@ def _check_mode(mode):
 
 
 # ----------------------------------------------------------------------------- forward mode
+def _args_and_directions(comp: _Compiled, fname: str, what: str, args, kwargs):
+    """Split `(*function arguments, direction)` and check one direction per wrt argument,
+    shaped like it (a tuple of them for a tuple wrt)."""
+    if not args:
+        raise SourceDiffError(f"{fname}: pass the arguments of the function, then the {what}")
+    *fargs, direction = args
+    vals = comp.prepare(tuple(fargs), kwargs, fname, extra=1)
+    ds = [direction] if comp.single else list(direction) if isinstance(direction, (tuple, list)) else None
+    if ds is None or len(ds) != len(comp.wrt_names):
+        raise SourceDiffError(f"{fname}: pass one {what} per wrt argument ({len(comp.wrt_names)}), as a tuple")
+    out = []
+    for w, d in zip(comp.wrt_names, ds):
+        x = vals[comp.params.index(w)]
+        if np.shape(d) != np.shape(x):
+            raise SourceDiffError(f"{fname}: the {what} for {w!r} has shape {np.shape(d)}, "
+                                  f"but the argument has shape {np.shape(x)}")
+        out.append(_like(d, x))
+    return vals, out
+
+
 def _forward_call(comp: _Compiled, fname: str):
     def run(*args, **kwargs):
-        if not args:
-            raise SourceDiffError(f"{fname}: pass the arguments of the function, then the tangent")
-        *fargs, tan = args
-        vals = comp.prepare(tuple(fargs), kwargs, fname, extra=1)
-        tans = [tan] if comp.single else list(tan) if isinstance(tan, (tuple, list)) else None
-        if tans is None or len(tans) != len(comp.wrt_names):
-            raise SourceDiffError(f"{fname}: pass one tangent per wrt argument ({len(comp.wrt_names)}), as a tuple")
-        positions = [comp.params.index(w) for w in comp.wrt_names]
-        tans_n = []
-        for k, t in zip(positions, tans):
-            if np.shape(t) != np.shape(vals[k]):
-                raise SourceDiffError(f"{fname}: the tangent for {comp.params[k]!r} has shape {np.shape(t)}, "
-                                      f"but the argument has shape {np.shape(vals[k])}")
-            tans_n.append(_like(t, vals[k]))
-        return comp.call(vals + tans_n)
+        vals, tans = _args_and_directions(comp, fname, "tangent", args, kwargs)
+        return comp.call(vals + tans)
     return run
 
 
@@ -661,23 +668,8 @@ def jacobian(f, wrt=0, *, mode: str = "auto", backend: str = "auto"):
 # ----------------------------------------------------------------------------- Hessians
 def _hvp_call(comp: _Compiled, fname: str):
     def run(*args, **kwargs):
-        if not args:
-            raise SourceDiffError(f"{fname}: pass the arguments of the function, then the vector")
-        *fargs, vec = args
-        vals = comp.prepare(tuple(fargs), kwargs, fname, extra=1)
-        vs = [vec] if comp.single else list(vec) if isinstance(vec, (tuple, list)) else None
-        if vs is None or len(vs) != len(comp.wrt_names):
-            raise SourceDiffError(f"{fname}: pass one vector per wrt argument ({len(comp.wrt_names)}), as a tuple")
-        positions = [comp.params.index(w) for w in comp.wrt_names]
-        vs_n = []
-        for k, t in zip(positions, vs):
-            if np.shape(t) != np.shape(vals[k]):
-                raise SourceDiffError(f"{fname}: the vector for {comp.params[k]!r} has shape {np.shape(t)}, "
-                                      f"but the argument has shape {np.shape(vals[k])}")
-            vs_n.append(_like(t, vals[k]))
-        fn = comp.built.function if comp._last is not None else comp.built_for(
-            tuple(p for p, a in zip(comp.params, vals) if not isinstance(a, np.ndarray))).function
-        n_out = fn.n_out
+        vals, vs_n = _args_and_directions(comp, fname, "vector", args, kwargs)
+        n_out = comp.built_for(_pattern(vals + [1.0] + vs_n)).function.n_out
         res = comp.call(vals + [1.0] * n_out + vs_n)
         n_w = len(comp.wrt_names)
         value = res[0]
