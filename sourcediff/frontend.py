@@ -99,8 +99,6 @@ def parse_function(fn) -> ParsedFunction:
     col_offset = _indent(lines[0]) - _indent(dedented.splitlines()[0] if dedented else "")
     tree = gast.parse(dedented)
     node = tree.body[0]
-    while isinstance(node, (gast.FunctionDef,)) and False:  # pragma: no cover
-        pass
     if not isinstance(node, gast.FunctionDef):
         raise SourceDiffError(f"{filename}:{start}: {fn.__qualname__!r} is not a def function (a lambda?).\n"
                               "  Instead: write it with def.")

@@ -373,8 +373,6 @@ class Lowerer:
             raise self.err(target, f"assignment to {type(target).__name__} is not supported")
 
     def _bind_expr(self, var, v):
-        if var in self.env and var not in self.local_vars:
-            pass
         if isinstance(v, Name) and v.id.startswith("tmp") and self.out and isinstance(self.out[-1], Assign) \
                 and self.out[-1].target == v.id:
             # rename the temporary that holds the value to the variable's SSA name
@@ -560,12 +558,9 @@ class Lowerer:
         for t, seq in elem_setup:
             self.cur_stmt = s
             elem = self.atom(Prim(operator.getitem, [seq, self.env[loopvar]]))
-            if isinstance(t, gast.Name):
-                self._bind_expr(t.id, elem)
-            else:
-                self.assign(t, gast.Name(id="__elem", ctx=gast.Load(), annotation=None, type_comment=None)) \
-                    if False else None
+            if not isinstance(t, gast.Name):
                 raise self.err(t, "this loop target is not supported", "iterate with a plain name")
+            self._bind_expr(t.id, elem)
         self.lower_block(s.body)
         new_test = None
         if while_test is not None:
