@@ -62,3 +62,18 @@ def unknown_library_call(x):
 
 def star_args(*xs):  # <- REFUSED
     return xs[0]
+
+
+class Box:
+    def __init__(self, v):
+        self.v = v
+
+
+def creates_object(x):
+    b = Box(x)  # <- REFUSED
+    return x
+
+
+def calls_c_function(x):
+    q, r = divmod(x, 0.7)  # <- REFUSED
+    return r * x

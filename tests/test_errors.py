@@ -30,6 +30,8 @@ CASES = [
     (refusals.uses_nested_def, "nested function", (1.0,)),
     (refusals.attribute_write, "attribute", (1.0, None)),
     (refusals.unknown_library_call, "no adjoint rule", (np.ones(2),)),
+    (refusals.creates_object, "class Box", (1.0,)),
+    (refusals.calls_c_function, "no adjoint rule for builtins.divmod", (1.3,)),
 ]
 
 
