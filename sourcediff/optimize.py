@@ -377,7 +377,7 @@ def propagate_copies(fn: Function, keep=()) -> None:
             return
         s, a, v = found
         _remove_stmt(fn.body, s)
-        if _anonymous(v.id) and not _anonymous(a) and v.id not in fn.params \
+        if _name_rank(v.id) < _name_rank(a) and v.id not in fn.params \
                 and v.id not in returned and v.id not in keep and counts.get(v.id) == 1:
             # keep the meaningful name: the temporary's definition takes it
             for t in _walk(fn.body):
@@ -388,8 +388,13 @@ def propagate_copies(fn: Function, keep=()) -> None:
             _rename_reads(fn.body, a, Name(v.id))
 
 
-def _anonymous(name: str) -> bool:
-    return name.startswith("tmp") and name[3:].isdigit()
+def _name_rank(name: str) -> int:
+    """How much a name tells a reader: 0 for a temporary (tmp3), 1 for one derived from a
+    temporary (tmp3_bar, tmp3_dot), 2 for one derived from the user's names (y_bar)."""
+    import re
+    if re.match(r"^tmp\d+$", name):
+        return 0
+    return 1 if re.match(r"^tmp\d+(_[a-z]+)+$", name) else 2
 
 
 def _remove_stmt(stmts: list, target) -> bool:
