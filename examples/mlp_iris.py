@@ -12,6 +12,7 @@ backprop and checked against it, then used for plain gradient descent.
     python examples/mlp_iris.py [--steps 3000] [--lr 0.5] [--backend auto] [--no-plot]
 """
 import argparse
+import inspect
 import os
 import sys
 
@@ -22,17 +23,6 @@ import numpy as np  # noqa: E402
 
 import sourcediff  # noqa: E402
 
-HAND_BACKPROP = '''\
-def hand_grad(W, V, X, Y):          # the lecture's backprop
-    N = X.shape[0]
-    Z = logistic(X @ V)
-    U = Z @ W
-    Yh = softmax(U)
-    dY = Yh - Y
-    dW = Z.T @ dY / N
-    dZ = dY @ W.T
-    dV = X.T @ (dZ * Z * (1 - Z)) / N
-    return dW, dV'''
 
 
 def logistic(z):
@@ -53,7 +43,7 @@ def softmax(U):
     return E / E.sum(axis=1, keepdims=True)
 
 
-def hand_grad(W, V, X, Y):
+def hand_grad(W, V, X, Y):          # the lecture's backprop
     N = X.shape[0]
     Z = logistic(X @ V)
     U = Z @ W
@@ -137,7 +127,7 @@ def main(argv=None):
     print("\n=== generated gradient (sourcediff.show(cost, ('W', 'V'))) ===")
     print(sourcediff.show(cost, ("W", "V")))
     print("=== hand-written lecture backprop ===")
-    print(HAND_BACKPROP)
+    print(inspect.getsource(hand_grad).rstrip())
 
     g = sourcediff.grad(cost, ("W", "V"), backend=args.backend)
     dW, dV = g(W, V, X, Y)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import operator
 
-from .ir import Assign, Const, Effect, For, Function, Hook, If, Name, Prim, SetItem, While, blocks_of, reads
+from .ir import (Assign, Const, Effect, For, Function, Hook, If, Name, Prim, SetItem, While, blocks_of, reads,
+                 writes)
 from .templates import fold
 
 
@@ -535,18 +536,11 @@ _SUFFIXES = ("", "_bar", "_dot", "_stack", "_tape", "_prev", "_bar_in", "_out", 
 
 
 def _all_identifiers(fn: Function) -> set:
-    out = set(fn.params)
-    out |= {v.id for v in fn.returns if isinstance(v, Name)}
+    out = set(fn.params) | {v.id for v in fn.returns if isinstance(v, Name)}
     for s in _walk(fn.body):
         out.update(reads(s))
-        if isinstance(s, (Assign, SetItem)):
-            out.add(s.target)
-        elif isinstance(s, For):
-            out.add(s.var)
-            if s.break_flag:
-                out.add(s.break_flag)
-        if getattr(s, "counter", None):
-            out.add(s.counter)
+    for s in fn.body:
+        out.update(writes(s))
     return out
 
 
