@@ -15,7 +15,7 @@ from . import codegen, forward, optimize, reverse, subroutines
 from .check import finite_difference_grad, max_relative_error
 from .errors import SourceDiffError
 from .frontend import parse_function
-from .ir import format_function
+from .ir import Const, format_function
 from .lower import lower_function
 from .names import NameGen
 from .rules.registry import REGISTRY
@@ -111,13 +111,15 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
         primal = optimize.simplify_primal(copy.deepcopy(lowered(f)))
         taken = _all_names(primal)
         names = NameGen(taken)
-        extra_functions = subroutines.generated_functions(primal, _subroutine_ir, mode == "reverse")
+        extra_functions = subroutines.generated_functions(primal, _subroutine_ir, mode in ("reverse", "grad"))
         if mode == "primal":
             extra_functions = [g for g in extra_functions if g.name != primal.name]
-        if mode == "reverse":
+        if mode in ("reverse", "grad"):
             rt = reverse.ReverseTransform(primal, wrt_names, names, pattern)
             out = rt.run()
             out.single_wrt = single
+            if mode == "grad":
+                _drop_scalar_value(out, scalars(out), ndims(out))
             optimize.optimize(out, {rt.bar(n) for n in rt.owned}, scalars(out), ndims(out))
             word = "grad of"
         elif mode == "forward":
@@ -149,6 +151,21 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
         src, extra = codegen.generate([out] + extra_functions, comment_word=word,
                                       keep_tangent_lines=(mode == "forward"))
         return Built(src, extra, out.name, out, recursive=bool(extra_functions))
+
+
+def _drop_scalar_value(out, scalar_params, param_ndims) -> None:
+    """For `grad`: when the output provably is one scalar, do not return it, so the forward
+    sweep keeps only what the backward sweep needs (dead-code elimination does the rest)."""
+    if out.n_primal != 1:
+        return
+    value = out.returns[0]
+    if isinstance(value, Const):
+        scalar = isinstance(value.value, (int, float))
+    else:
+        scalar = optimize.infer_shapes(out, scalar_params, param_ndims).get(value.id) == optimize.SCALAR
+    if scalar:
+        out.returns = out.returns[1:]
+        out.value_dropped = True
 
 
 def _subroutine_ir(fn, with_vjp: bool):
@@ -401,7 +418,10 @@ def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
         floats = [v.dtype for v in vals if type(v) is np.ndarray and v.dtype.kind == "f"]
         single_precision = bool(floats) and all(d == np.float32 for d in floats)
         seeds = [np.float32(1.0) if single_precision else 1.0] * n_out
-        value, grads = comp.call(vals + seeds)
+        result = comp.call(vals + seeds)
+        if getattr(comp.built.function, "value_dropped", False):
+            return _copy_aliases(result)  # the output was proved scalar when generating the code
+        value, grads = result
         if n_out != 1 or (type(value) is not float and np.ndim(value) != 0):
             raise SourceDiffError(
                 f"{fname}() needs {comp.f.__qualname__}() to return one scalar, but it returned "
@@ -423,7 +443,7 @@ def grad(f, wrt=0, *, mode: str = "reverse", backend: str = "auto"):
     if mode == "forward":
         return forward_grad(f, names, single, backend)
     _check_mode(mode)
-    comp = _Compiled(f, names, single, "reverse", backend)
+    comp = _Compiled(f, names, single, "grad", backend)
     out = _Transformed(comp, _reverse_call(comp, "grad", False), f"grad_{f.__name__}")
     out.kind = "grad"
     return out

@@ -245,12 +245,12 @@ class SourceWriter:
         self.block(fn.body, 1)
         rets = [ast.unparse(self.p.value(v, {})) for v in fn.returns]
         if getattr(fn, "n_primal", None) is not None:
-            n = fn.n_primal
+            n = 0 if getattr(fn, "value_dropped", False) else fn.n_primal
             prim = rets[:n]
             primal = prim[0] if len(prim) == 1 and not fn.primal_tuple else "(" + ", ".join(prim) + ("," if len(prim) == 1 else "") + ")"
             grads = rets[n:]
             grad = grads[0] if getattr(fn, "single_wrt", False) else "(" + ", ".join(grads) + ("," if len(grads) == 1 else "") + ")"
-            self.lines.append(f"    return {primal}, {grad}")
+            self.lines.append(f"    return {grad}" if getattr(fn, "value_dropped", False) else f"    return {primal}, {grad}")
         elif fn.tuple_return or len(rets) > 1:
             self.lines.append(f"    return {', '.join(rets)}" + ("," if len(rets) == 1 else ""))
         else:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import operator
 
-from .ir import (Assign, Const, Effect, For, Function, Hook, If, Name, Prim, SetItem, While, blocks_of, reads,
-                 writes)
+from .ir import (Assign, Const, Effect, For, Function, Hook, If, Name, Prim, SetItem, While, all_reads, blocks_of,
+                 names_in, reads, writes)
 from .templates import fold
 
 
@@ -95,30 +95,62 @@ def fold_constants(stmts: list) -> None:
 
 
 def eliminate_dead_code(fn: Function) -> None:
-    """Drop assignments whose result nobody reads (repeat until nothing changes)."""
-    keep = {v.id for v in fn.returns if isinstance(v, Name)}
+    """Drop assignments whose value no later statement needs (liveness over the structured
+    code: a loop's body is analysed to a fixed point).  Writes into arrays, tape operations
+    and branch/loop headers always count as needed.  So a loop-carried value nobody needs
+    (`s = s + t`) goes, loop and all, and a name recomputed before every use (a value the
+    backward sweep recomputes) does not keep its forward definition alive."""
     while True:
-        used = set(keep)
-        for s in _walk(fn.body):
-            used.update(reads(s))
-        removed = _remove_unused(fn.body, used)
-        if not removed:
+        needed: set = set()
+        _live_before(fn.body, {v.id for v in fn.returns if isinstance(v, Name)}, needed)
+        if not _remove_unused(fn.body, needed):
             return
 
 
-def _remove_unused(stmts: list, used: set) -> bool:
+def _live_before(stmts: list, live: set, needed: set) -> set:
+    """Names live before `stmts` given those live after; adds to `needed` the ids of the
+    assignments whose value is used, and of the loops whose counter is read later."""
+    live = set(live)
+    for s in reversed(stmts):
+        if isinstance(s, Assign):
+            if s.target in live or s.tag == "pop":
+                needed.add(id(s))
+                live.discard(s.target)
+                live.update(reads(s))
+        elif isinstance(s, If):
+            live = _live_before(s.body, live, needed) | _live_before(s.orelse, live, needed) | set(reads(s))
+        elif isinstance(s, (For, While)):
+            head = live | set(reads(s))
+            while True:
+                inner = _live_before(s.body, head, needed)
+                if isinstance(s, For):
+                    inner.discard(s.var)  # bound by the loop header
+                if inner <= head:
+                    break
+                head |= inner
+            if s.counter and s.counter in live:
+                needed.add(id(s))  # the loop defines its counter
+            live = head
+        elif isinstance(s, Hook):
+            live |= all_reads(s.body) | {s.target} | set(names_in([s.result]))
+        else:  # SetItem, Effect
+            live.update(reads(s))
+    return live
+
+
+def _remove_unused(stmts: list, needed: set) -> bool:
     removed = False
     k = 0
     while k < len(stmts):
         s = stmts[k]
         for b in blocks_of(s):
-            removed |= _remove_unused(b, used)
-        if isinstance(s, Assign) and s.target not in used and s.tag != "pop":
+            removed |= _remove_unused(b, needed)
+        if isinstance(s, Assign) and id(s) not in needed and s.tag != "pop":
             del stmts[k]
             removed = True
             continue
         empty_if = isinstance(s, If) and not s.body and not s.orelse
-        empty_loop = isinstance(s, (For, While)) and not s.body and not (s.counter and s.counter in used)
+        empty_loop = isinstance(s, (For, While)) and not s.body and id(s) not in needed
         if empty_if or empty_loop:
             del stmts[k]
             removed = True
