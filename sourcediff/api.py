@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backend as _backend
-from . import codegen, forward, optimize, reverse, subroutines
+from . import codegen, forward, optimize, reverse, subroutines, tapes
 from .check import finite_difference_grad, max_relative_error
 from .errors import SourceDiffError
 from .frontend import parse_function
-from .ir import Const, format_function
+from .ir import Const, blocks_of, format_function
 from .lower import lower_function
 from .names import NameGen
 from .rules.registry import REGISTRY
@@ -115,12 +115,23 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
         if mode == "primal":
             extra_functions = [g for g in extra_functions if g.name != primal.name]
         if mode in ("reverse", "grad"):
-            rt = reverse.ReverseTransform(primal, wrt_names, names, pattern)
-            out = rt.run()
-            out.single_wrt = single
-            if mode == "grad":
-                _drop_scalar_value(out, scalars(out), ndims(out))
-            optimize.optimize(out, {rt.bar(n) for n in rt.owned}, scalars(out), ndims(out))
+            def gradient(remat_maths, names):
+                rt = reverse.ReverseTransform(copy.deepcopy(primal), wrt_names, names, pattern, remat_maths)
+                out = rt.run()
+                out.single_wrt = single
+                if mode == "grad":
+                    _drop_scalar_value(out, scalars(out), ndims(out))
+                optimize.optimize(out, {rt.bar(n) for n in rt.owned}, scalars(out), ndims(out))
+                tapes.preallocate_tapes(out, list(wrt_names) + list(rt.seed_params), scalars(out), ndims(out))
+                return out
+            # scalar maths in loops: recompute it in the backward sweep (no tape, and maybe no
+            # forward loop at all) or tape it (when the forward sweep computes it anyway);
+            # the version with fewer maths calls in loops wins
+            out = gradient(True, copy.deepcopy(names))
+            if _loop_maths_calls(out):
+                taped = gradient(False, names)
+                if _loop_maths_calls(taped) < _loop_maths_calls(out):
+                    out = taped
             word = "grad of"
         elif mode == "forward":
             out = forward.tangent(primal, wrt_names, names)  # returns the output's tangent(s)
@@ -151,6 +162,25 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
         src, extra = codegen.generate([out] + extra_functions, comment_word=word,
                                       keep_tangent_lines=(mode == "forward"))
         return Built(src, extra, out.name, out, recursive=bool(extra_functions))
+
+
+def _loop_maths_calls(fn) -> int:
+    """How many scalar maths calls (sin, exp...) sit inside loops of `fn`."""
+    from .ir import For, Prim, While
+
+    def count(stmts, depth):
+        n = 0
+        for s in stmts:
+            if isinstance(s, (For, While)):
+                n += count(s.body, depth + 1)
+            else:
+                for b in blocks_of(s):
+                    n += count(b, depth)
+                v = getattr(s, "value", None)
+                if depth and isinstance(v, Prim) and v.op in reverse.REMAT_SCALAR:
+                    n += 1
+        return n
+    return count(fn.body, 0)
 
 
 def _drop_scalar_value(out, scalar_params, param_ndims) -> None:
@@ -397,7 +427,7 @@ def _seed_for(value):
 
 
 def _copy_aliases(grads, inputs=()):
-    if not isinstance(grads, tuple) or (not inputs and not any(type(g) is np.ndarray for g in grads)):
+    if type(grads) is not tuple or (not inputs and len(grads) < 2):
         return grads
     seen = [id(x) for x in inputs]
     out = []
@@ -409,8 +439,47 @@ def _copy_aliases(grads, inputs=()):
     return tuple(out)
 
 
+def _canonical_key(args) -> tuple | None:
+    """A key for arguments that input normalisation leaves as they are, so equal keys mean
+    the same compiled version and seeds: floats, ints, and C-contiguous arrays (by ndim and
+    dtype).  None for anything else (the general path handles it)."""
+    key = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            if not a.flags.c_contiguous:
+                return None
+            key.append((a.ndim, a.dtype))
+        elif t is float or t is int:
+            key.append(t)
+        else:
+            return None
+    return tuple(key)
+
+
 def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
+    # canonical argument key -> (entry point, seeds, pattern): later calls with arguments of
+    # the same kinds skip binding, checks and normalisation (they would change nothing)
+    fast: dict = {}
+
+    def finish(result, value_dropped):
+        if value_dropped:  # the output was proved scalar when generating the code
+            return _copy_aliases(result) if type(result) is tuple else result
+        value, grads = result
+        if comp._n_out != 1 or (type(value) is not float and np.ndim(value) != 0):
+            raise SourceDiffError(
+                f"{fname}() needs {comp.f.__qualname__}() to return one scalar, but it returned "
+                f"{'a tuple' if comp._n_out != 1 else 'an array of shape ' + str(np.shape(value))}.\n"
+                "  Instead: reduce the output to a scalar (np.sum, np.mean), or use vjp / jacobian.")
+        grads = _copy_aliases(grads)
+        return (value, grads) if want_value else grads
+
     def run(*args, **kwargs):
+        key = None if kwargs else _canonical_key(args)
+        hit = fast.get(key) if key is not None else None
+        if hit is not None:
+            entry, seeds, comp._last, value_dropped = hit
+            return finish(entry(*args, *seeds), value_dropped)
         vals = comp.prepare(args, kwargs, fname)
         n_out = comp.__dict__.get("_n_out")
         if n_out is None:
@@ -419,16 +488,10 @@ def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
         single_precision = bool(floats) and all(d == np.float32 for d in floats)
         seeds = [np.float32(1.0) if single_precision else 1.0] * n_out
         result = comp.call(vals + seeds)
-        if getattr(comp.built.function, "value_dropped", False):
-            return _copy_aliases(result)  # the output was proved scalar when generating the code
-        value, grads = result
-        if n_out != 1 or (type(value) is not float and np.ndim(value) != 0):
-            raise SourceDiffError(
-                f"{fname}() needs {comp.f.__qualname__}() to return one scalar, but it returned "
-                f"{'a tuple' if n_out != 1 else 'an array of shape ' + str(np.shape(value))}.\n"
-                "  Instead: reduce the output to a scalar (np.sum, np.mean), or use vjp / jacobian.")
-        grads = _copy_aliases(grads)
-        return (value, grads) if want_value else grads
+        value_dropped = getattr(comp.built.function, "value_dropped", False)
+        if key is not None and len(vals) == len(args) and all(v is a for v, a in zip(vals, args)):
+            fast[key] = (comp._entry_cache[comp._last], seeds, comp._last, value_dropped)
+        return finish(result, value_dropped)
     return run
 
 

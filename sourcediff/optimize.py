@@ -564,7 +564,7 @@ def accumulate_in_place(fn: Function, scalar_params=(), param_ndims=None) -> Non
 
 
 # ----------------------------------------------------------------------------- readable names
-_SUFFIXES = ("", "_bar", "_dot", "_stack", "_tape", "_prev", "_bar_in", "_out", "_old", "_seed")
+_SUFFIXES = ("", "_bar", "_dot", "_stack", "_tape", "_stack_k", "_tape_k", "_prev", "_bar_in", "_out", "_old", "_seed")
 
 
 def _all_identifiers(fn: Function) -> set:

