@@ -109,8 +109,16 @@ def blocks(doc: str) -> dict:
         "loop-activity": ("text", _activity(horner, ("c", "x"))),
         "loop-adjoint-ir": ("text", _adjoint_ir(horner, ("c", "x"), optimized=False)),
         "loop-code": ("python", sourcediff.show(horner, wrt=("c", "x")).rstrip()),
+        "loop-code-compiled": ("python", _compiled_grad_source(horner, ("c", "x"), (np.ones(4), 0.5))),
         "loop-forward": ("python", sourcediff.show(horner, wrt=("c", "x"), mode="forward").rstrip()),
     }
+
+
+def _compiled_grad_source(f, wrt, args) -> str:
+    """The source `grad` generates for one call (specialised on the arguments' kinds)."""
+    g = sourcediff.grad(f, wrt, backend="python")
+    g(*args)
+    return g.source.rstrip()
 
 
 _BLOCK = re.compile(r"(<!-- begin: ([\w-]+) -->\n)(.*?)(<!-- end: \2 -->)", re.S)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backend as _backend
-from . import codegen, forward, optimize, reverse, subroutines, tapes
+from . import codegen, commoning, forward, optimize, reverse, subroutines, tapes
 from .check import finite_difference_grad, max_relative_error
 from .errors import SourceDiffError
 from .frontend import parse_function
@@ -122,6 +122,7 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
                 if mode == "grad":
                     _drop_scalar_value(out, scalars(out), ndims(out))
                 optimize.optimize(out, {rt.bar(n) for n in rt.owned}, scalars(out), ndims(out))
+                commoning.carry_across_iterations(out, _all_names(out))
                 tapes.preallocate_tapes(out, list(wrt_names) + list(rt.seed_params), scalars(out), ndims(out))
                 return out
             # scalar maths in loops: recompute it in the backward sweep (no tape, and maybe no
