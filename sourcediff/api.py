@@ -17,7 +17,7 @@ from .errors import SourceDiffError
 from .frontend import parse_function
 from .ir import Const, blocks_of, format_function
 from .lower import lower_function
-from .names import NameGen
+from .names import NameGen, names_taken
 from .rules.registry import REGISTRY
 
 MODES = ("reverse", "forward")
@@ -122,7 +122,7 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
                 if mode == "grad":
                     _drop_scalar_value(out, scalars(out), ndims(out))
                 optimize.optimize(out, {rt.bar(n) for n in rt.owned}, scalars(out), ndims(out))
-                commoning.carry_across_iterations(out, _all_names(out))
+                commoning.carry_across_iterations(out, NameGen(names_taken(out)))
                 tapes.preallocate_tapes(out, list(wrt_names) + list(rt.seed_params), scalars(out), ndims(out))
                 return out
             # scalar maths in loops: recompute it in the backward sweep (no tape, and maybe no
@@ -213,18 +213,7 @@ def _subroutine_ir(fn, with_vjp: bool):
 
 
 def _all_names(fn) -> set:
-    import builtins
-
-    from .ir import walk, Assign, For, SetItem
-    taken = set(fn.params) | {"np", "sd", "math"} | set(dir(builtins))
-    for s in walk(fn.body):
-        if isinstance(s, (Assign, SetItem)):
-            taken.add(s.target)
-        if isinstance(s, For):
-            taken.add(s.var)
-        if getattr(s, "counter", None):
-            taken.add(s.counter)
-    return taken
+    return names_taken(fn)
 
 
 # ----------------------------------------------------------------------------- argument checks

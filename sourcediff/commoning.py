@@ -26,6 +26,7 @@ import operator
 
 import numpy as np
 
+from .names import NameGen
 from .ir import Assign, Const, Effect, For, Function, If, Name, Prim, SetItem, blocks_of, walk
 
 # calls worth carrying (each costs tens of cycles) and the operations that may sit between
@@ -35,17 +36,17 @@ _EXPENSIVE = {np.sin, np.cos, np.tan, np.exp, np.log, np.sqrt, np.tanh, np.arcta
 _PURE = _EXPENSIVE | {operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.pow}
 
 
-def carry_across_iterations(fn: Function, taken: set) -> None:
-    """Apply the pass to every unit-step `for` loop of `fn`; `taken`: names in use."""
+def carry_across_iterations(fn: Function, names: NameGen) -> None:
+    """Apply the pass to every unit-step `for` loop of `fn`; `names` hands out new names."""
     params = set(fn.params)
     written_anywhere = {s.target for s in walk(fn.body) if isinstance(s, (Assign, SetItem))}
     for s in list(walk(fn.body)):
         if isinstance(s, For):
-            _carry_in_loop(s, params, written_anywhere, taken)
+            _carry_in_loop(s, params, written_anywhere, names)
     _initialise_carried(fn.body)
 
 
-def _carry_in_loop(loop: For, params: set, written_anywhere: set, taken: set) -> None:
+def _carry_in_loop(loop: For, params: set, written_anywhere: set, names: NameGen) -> None:
     if not (isinstance(loop.step, Const) and type(loop.step.value) is int and loop.step.value in (1, -1)):
         return
     d = loop.step.value
@@ -117,8 +118,8 @@ def _carry_in_loop(loop: For, params: set, written_anywhere: set, taken: set) ->
         return
     for first, later in pairs:
         k = next(j for j, t in enumerate(loop.body) if t is first)
-        carry = _fresh(f"{first.target}_prev", taken)
-        flag = _fresh("tmp_first", taken)
+        carry = names.fresh(f"{first.target}_prev")
+        flag = names.fresh("tmp_first")
         loop.body[k:k + 1] = [
             Assign(flag, Prim(operator.eq, [Name(loop.var), loop.start])),
             If(Name(flag), [Assign(first.target, first.value, loc=first.loc, origin=first.origin, tag=first.tag)],
@@ -149,13 +150,3 @@ def _shift(key, d):
     if key[0] in ("const", "inv"):
         return key
     return (key[0], tuple(_shift(p, d) for p in key[1]))
-
-
-def _fresh(base: str, taken: set) -> str:
-    name, k = base, 1
-    while name in taken:
-        k += 1
-        name = f"{base}_{k}"
-    taken.add(name)
-    return name
-

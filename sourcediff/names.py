@@ -1,7 +1,10 @@
 """Fresh, collision-free names for SSA versions, temporaries, adjoints and tangents."""
 from __future__ import annotations
 
+import builtins
 import re
+
+from .ir import Assign, For, SetItem, walk
 
 
 class NameGen:
@@ -29,3 +32,16 @@ class NameGen:
         while f"tmp{k}" in self.taken:
             k += 1
         return self.reserve(f"tmp{k}")
+
+
+def names_taken(fn) -> set:
+    """Every name a generated function binds, and the module and builtin names it may use."""
+    taken = set(fn.params) | {"np", "sd", "math"} | set(dir(builtins))
+    for s in walk(fn.body):
+        if isinstance(s, (Assign, SetItem)):
+            taken.add(s.target)
+        if isinstance(s, For):
+            taken.add(s.var)
+        if getattr(s, "counter", None):
+            taken.add(s.counter)
+    return taken

@@ -26,7 +26,8 @@ import operator
 import numpy as np
 
 from . import ops, runtime
-from .ir import Assign, Const, Effect, For, Function, If, Name, Prim, SetItem, While, blocks_of, reads
+from .ir import Assign, Const, Effect, For, Function, If, Name, Prim, SetItem, While, blocks_of, reads, walk
+from .names import NameGen, names_taken
 from .optimize import SCALAR, infer_shapes
 
 # ops whose result is a float when their operands are floats or ints (at least one float,
@@ -49,11 +50,11 @@ def float_kinds(fn: Function, float_params, scalar_params=()) -> dict:
     differentiated, or what mixes it with floats) or None (unknown)."""
     kind: dict = {p: "num" for p in scalar_params}
     kind.update({p: "float" for p in float_params})
-    for s in _walk(fn.body):
+    for s in walk(fn.body):
         if isinstance(s, For):
             kind[s.var] = "int"
     defs: dict = {}
-    for s in _walk(fn.body):
+    for s in walk(fn.body):
         if isinstance(s, Assign):
             defs.setdefault(s.target, []).append(s)
 
@@ -67,7 +68,7 @@ def float_kinds(fn: Function, float_params, scalar_params=()) -> dict:
         return kind.get(v.id)
 
     pushed: dict = {}
-    for s in _walk(fn.body):
+    for s in walk(fn.body):
         if isinstance(s, Effect) and s.value.op is list.append and isinstance(s.value.args[0], Name):
             pushed.setdefault(s.value.args[0].id, []).append(s.value.args[1])
 
@@ -113,7 +114,7 @@ def float_safe(fn: Function) -> set:
     comparisons, copies into other such names, pushes, stores into arrays): an int there may
     become a float without changing any result.  Not: indices, bounds, sizes, other calls."""
     uses: dict = {}  # name -> list of ("ok" | "bad" | target of a copy)
-    for s in _walk(fn.body):
+    for s in walk(fn.body):
         if isinstance(s, Assign):
             v = s.value
             if isinstance(v, Name):
@@ -195,14 +196,8 @@ def preallocate_tapes(fn: Function, float_params=(), scalar_params=(), param_ndi
         plans[tape] = (push, loops[0])
     if not plans:
         return
-    taken = _names(fn)
-    cursors = {}
-    for tape in sorted(plans):
-        c = f"{tape}_k"
-        while c in taken:
-            c += "_"
-        taken.add(c)
-        cursors[tape] = c
+    names = NameGen(names_taken(fn))
+    cursors = {tape: names.fresh(f"{tape}_k") for tape in sorted(plans)}
     sizes: dict = {}  # loop id -> name of its trip count
     for tape, (push, loop) in sorted(plans.items()):
         k = inits[tape]
@@ -210,9 +205,9 @@ def preallocate_tapes(fn: Function, float_params=(), scalar_params=(), param_ndi
     for tape, (push, loop) in sorted(plans.items()):
         at = next(i for i, s in enumerate(fn.body) if s is loop)
         if id(loop) not in sizes:
-            size = _fresh(f"n_{loop.var}_iters", taken)
+            size = names.fresh(f"n_{loop.var}_iters")
             sizes[id(loop)] = size
-            rng = _fresh("tmp_range", taken)  # a temporary: printed inside len(...)
+            rng = names.fresh("tmp_range")  # a temporary: printed inside len(...)
             fn.body[at:at] = [Assign(rng, Prim(range, [loop.start, loop.stop, loop.step]), tag="tape"),
                               Assign(size, Prim(len, [Name(rng)]), tag="tape")]
             at += 2
@@ -242,13 +237,6 @@ def _rewrite(stmts: list, tape: str, cursor: str) -> None:
         k += 1
 
 
-def _walk(stmts):
-    for s in stmts:
-        yield s
-        for b in blocks_of(s):
-            yield from _walk(b)
-
-
 def _walk_with_loops(stmts, loops):
     for s in stmts:
         yield s, loops
@@ -260,25 +248,3 @@ def _walk_with_loops(stmts, loops):
         else:
             for b in blocks_of(s):
                 yield from _walk_with_loops(b, loops + (s,))
-
-
-def _names(fn) -> set:
-    out = set(fn.params)
-    for s in _walk(fn.body):
-        if isinstance(s, (Assign, SetItem)):
-            out.add(s.target)
-        if isinstance(s, For):
-            out.add(s.var)
-        if getattr(s, "counter", None):
-            out.add(s.counter)
-    return out | {"np", "sd", "math"}
-
-
-def _fresh(base, taken) -> str:
-    name = base
-    k = 1
-    while name in taken:
-        k += 1
-        name = f"{base}_{k}"
-    taken.add(name)
-    return name
