@@ -27,6 +27,7 @@ import operator
 import numpy as np
 
 from .names import NameGen
+from .optimize import written_names
 from .ir import Assign, Const, Effect, For, Function, If, Name, Prim, SetItem, blocks_of, walk
 
 # calls worth carrying (each costs tens of cycles) and the operations that may sit between
@@ -50,14 +51,7 @@ def _carry_in_loop(loop: For, params: set, written_anywhere: set, names: NameGen
     if not (isinstance(loop.step, Const) and type(loop.step.value) is int and loop.step.value in (1, -1)):
         return
     d = loop.step.value
-    written = set()
-    for t in walk(loop.body):
-        if isinstance(t, (Assign, SetItem)):
-            written.add(t.target)
-        elif isinstance(t, Effect) and t.value.args and isinstance(t.value.args[0], Name):
-            written.add(t.value.args[0].id)
-        elif isinstance(t, For):
-            written.add(t.var)
+    written = set().union(*(written_names(t) for t in loop.body))
     if loop.var in written or (isinstance(loop.start, Name) and loop.start.id in written):
         return
     if any(isinstance(t, Effect) and t.value.args and isinstance(t.value.args[0], Name)

@@ -48,16 +48,16 @@ def drop_copy_backs(stmts: list) -> None:
                 t = stmts[j]
                 if isinstance(t, Assign) and t.target == a:
                     if t.value == Name(b) and not any(
-                            b in _written_names(u) or a in _written_names(u) for u in stmts[j + 1:k]):
+                            b in written_names(u) or a in written_names(u) for u in stmts[j + 1:k]):
                         del stmts[k]
                         k -= 1
                     break
-                if a in _written_names(t) or b in _written_names(t):
+                if a in written_names(t) or b in written_names(t):
                     break
         k += 1
 
 
-def _written_names(s) -> set:
+def written_names(s) -> set:
     out = set()
     for t in _walk([s]):
         if isinstance(t, (Assign, SetItem)):
