@@ -74,7 +74,9 @@ __all__ = [
 BACKENDS = ("python", "numba", "auto")
 
 # Bump when the file layout or the meaning of a cache entry changes.
-_FORMAT = "sourcediff-backend/1"
+# /2: compiled with process-unique Numba function ids (see _numba); /1 caches may hold
+# symbols that collide with those of other processes
+_FORMAT = "sourcediff-backend/2"
 _HEADER_LINES = 5
 _TMP_PREFIX = ".sdtmp-"
 # <stem>_<hash16>.py, and Numba's / Python's cache files derived from it.
@@ -563,7 +565,35 @@ def _numba():
         import numba
     except ImportError:
         return None
+    _unique_function_ids()
     return numba
+
+
+_UIDS_PATCHED = False
+
+
+def _unique_function_ids() -> None:
+    """Make Numba's function ids unique across processes, not only within one.
+
+    Numba names each compiled function `qualname$uid` in the machine code, with `uid` from a
+    counter that starts at 1 in every process.  Two cached modules compiled in different
+    processes can thus both contain a function of the same name and signature with different
+    bodies -- an overload's inner `impl` specialised on a literal argument (`axis=None` in one,
+    `axis=1` in the other) -- and a process that loads both links both calls to one body: a
+    silently wrong result (numba/numba#10486; the fuzz tests found it in sourcediff's cache).
+    Starting the counter at a random 62-bit offset makes such a clash practically impossible.
+    """
+    global _UIDS_PATCHED
+    if _UIDS_PATCHED:
+        return
+    import itertools
+    import secrets
+
+    from numba.core.bytecode import FunctionIdentity
+
+    if isinstance(getattr(FunctionIdentity, "_unique_ids", None), itertools.count):
+        FunctionIdentity._unique_ids = itertools.count(secrets.randbits(62) + 1)
+    _UIDS_PATCHED = True
 
 
 # --------------------------------------------------------------------------------------------

@@ -564,3 +564,14 @@ def test_normalize_args_edge_cases():
     ro = np.ones(3)
     ro.flags.writeable = False
     assert normalize_args((ro,), (0,))[0] is ro
+
+
+def test_numba_function_ids_differ_between_processes():
+    # Numba names compiled functions `qualname$uid` with a per-process counter; cached modules
+    # from two processes must not share names for different bodies (numba/numba#10486), so
+    # sourcediff starts the counter at a random offset in every process.
+    code = ("from sourcediff import backend; backend._numba(); "
+            "from numba.core.bytecode import FunctionIdentity; print(next(FunctionIdentity._unique_ids))")
+    ids = [int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              cwd=os.path.dirname(os.path.dirname(__file__))).stdout) for _ in range(2)]
+    assert ids[0] != ids[1] and min(ids) > 2 ** 20
