@@ -123,6 +123,7 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
                     _drop_scalar_value(out, scalars(out), ndims(out))
                 optimize.optimize(out, {rt.bar(n) for n in rt.owned}, scalars(out), ndims(out))
                 commoning.carry_across_iterations(out, NameGen(names_taken(out)))
+                tapes.tape_shapes_only(out, scalars(out), ndims(out))
                 tapes.preallocate_tapes(out, list(wrt_names) + list(rt.seed_params), scalars(out), ndims(out))
                 return out
             # scalar maths in loops: recompute it in the backward sweep (no tape, and maybe no

@@ -561,6 +561,26 @@ def accumulate_in_place(fn: Function, scalar_params=(), param_ndims=None) -> Non
 
     if ok:
         visit(fn.body)
+        _fuse_outer_products(fn.body, fn)
+
+
+def _fuse_outer_products(stmts: list, fn: Function) -> None:
+    """`c = sd.matmul_adjoint_a(g, a, b); x_bar += c` (c read only there) becomes
+    `sd.add_matmul_adjoint_a(x_bar, g, a, b)`: for a matrix times a vector the outer product
+    `g b^T` is added in place, without the temporary matrix."""
+    k = 1
+    while k < len(stmts):
+        s, prev = stmts[k], stmts[k - 1]
+        for b in blocks_of(s):
+            _fuse_outer_products(b, fn)
+        if isinstance(s, Effect) and s.value.op is _rt.iadd and isinstance(s.value.args[1], Name) \
+                and isinstance(prev, Assign) and prev.target == s.value.args[1].id \
+                and isinstance(prev.value, Prim) and prev.value.op is _rt.matmul_adjoint_a \
+                and not prev.value.kwargs and _count_reads(fn.body, prev.target) == 1:
+            s.value = Prim(_rt.add_matmul_adjoint_a, [s.value.args[0], *prev.value.args])
+            del stmts[k - 1]
+            continue
+        k += 1
 
 
 # ----------------------------------------------------------------------------- readable names

@@ -31,7 +31,8 @@ import numpy as np
 
 __all__ = [
     # adjoint plumbing
-    "zeros_like", "unbroadcast", "broadcast_like", "add_at", "tape_array",
+    "zeros_like", "unbroadcast", "unbroadcast_shape", "broadcast_like", "add_at", "add_matmul_adjoint_a",
+    "tape_array",
     # reductions
     "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp",
     "unreduce", "reduce_max_adjoint",
@@ -66,14 +67,22 @@ def zeros_like(x):
 
 def unbroadcast(g, like):
     """Sum ``g`` down to the shape of ``like`` (the adjoint of NumPy broadcasting)."""
-    shape = np.shape(like)
-    if _is_scalar(like) or shape == ():
+    return unbroadcast_shape(g, np.shape(like))
+
+
+def unbroadcast_shape(g, shape):
+    """``unbroadcast(g, like)`` given only ``like.shape``: what a tape keeps of an array
+    that the backward sweep needs only for its shape."""
+    shape = tuple(shape)
+    if shape == ():
         return np.sum(g) if isinstance(g, np.ndarray) else g
     gshape = np.shape(g)
     if gshape == shape:
         return g
     if len(gshape) < len(shape):   # g was never broadcast up: spread it instead
-        return broadcast_like(g, like)
+        out = np.empty(shape, np.result_type(g))
+        out[...] = g
+        return out
     lead = len(gshape) - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1)
@@ -665,6 +674,8 @@ if numba is not None:
 
         if lead == 0:   # same ndim: g itself (no copy) when shapes match at run time
             def impl(g, like):
+                if g.shape == like.shape:
+                    return g
                 gshape = _shape_array(g.shape)
                 mask, need = _broadcast_mask(_shape_array(like.shape), gshape, gnd, 0)
                 if not need:
@@ -681,6 +692,41 @@ if numba is not None:
                 res = np.zeros(osize, dt)
                 add(_flat(g), gshape, mask, res, res)
                 return res.reshape(like.shape)
+        return impl
+
+    @_ov(unbroadcast_shape)
+    def _ov_unbroadcast_shape(g, shape):
+        if not isinstance(shape, (types.UniTuple, types.Tuple)):
+            return None
+        n = len(shape)
+        if n == 0:
+            if isinstance(g, _SCALAR):
+                return lambda g, shape: g
+            if _is_array(g):
+                return lambda g, shape: sum(g)
+            return None
+        if isinstance(g, _SCALAR):
+            return lambda g, shape: np.full(shape, g)
+        if not _is_array(g):
+            return None
+        gnd = g.ndim
+        if gnd < n:   # g was never broadcast up: spread it instead
+            return lambda g, shape: broadcast_like(g, np.empty(shape, g.dtype))
+        lead = gnd - n
+        dt = _result_dtype(np.sum, _dtype(g)).type
+        add = _reducer(_add, _take)
+
+        def impl(g, shape):
+            if lead == 0 and g.shape == shape:
+                return g
+            gshape = _shape_array(g.shape)
+            mask, need = _broadcast_mask(_shape_array(shape), gshape, gnd, lead)
+            if lead == 0 and not need:
+                return g
+            _, osize = _kept_strides(gshape, mask)
+            res = np.zeros(osize, dt)
+            add(_flat(g), gshape, mask, res, res)
+            return res.reshape(shape)
         return impl
 
     @_ov(broadcast_like)
@@ -1929,6 +1975,31 @@ def slogdet_logdet(a):
 # =======================================================================================
 # In-place accumulation: `x_bar += c` on an adjoint array the generated code owns
 # =======================================================================================
+
+def add_matmul_adjoint_a(out, g, a, b):
+    """``out += matmul_adjoint_a(g, a, b)`` in place (``out`` shaped like ``a``); under Numba
+    a matrix-vector product's outer product is added without a temporary."""
+    out += matmul_adjoint_a(g, a, b)
+
+
+if numba is not None:
+    @overload(add_matmul_adjoint_a, jit_options={"error_model": "numpy"})
+    def _ov_add_matmul_adjoint_a(out, g, a, b):
+        if not isinstance(out, types.Array):
+            return None
+        if isinstance(g, types.Array) and isinstance(a, types.Array) and isinstance(b, types.Array) \
+                and g.ndim == 1 and a.ndim == 2 and b.ndim == 1 and out.ndim == 2:
+            def outer(out, g, a, b):
+                for i in range(g.shape[0]):
+                    gi = g[i]
+                    for j in range(b.shape[0]):
+                        out[i, j] += gi * b[j]
+            return outer
+
+        def general(out, g, a, b):
+            out += matmul_adjoint_a(g, a, b)
+        return general
+
 
 def iadd(a, b):
     """``a += b`` in place (``a`` an array the generated code owns; ``b`` of its shape or a

@@ -3,9 +3,9 @@
 The reverse transform tapes values on Python lists (`t_tape.append(v)` ... `t_tape.pop()`),
 which work for any value under both backends.  For the common case, a float scalar pushed
 once per iteration of a `range` loop, this pass turns the list into an array allocated from
-the loop's trip count before the loop, with an integer cursor:
+the loop's trip count (`sd.tape_array`, `np.empty`) before the loop, with an integer cursor:
 
-    tmp3_tape = np.empty(len(range(0, n, 1)))   # before the loop
+    tmp3_tape = sd.tape_array(len(range(0, n, 1)))   # before the loop
     tmp3_tape[tmp3_tape_k] = tmp3               # the push
     tmp3_tape_k = tmp3_tape_k + 1
     ...
@@ -154,6 +154,66 @@ def float_safe(fn: Function) -> set:
     return safe
 
 
+def tape_shapes_only(fn: Function, scalar_params=(), param_ndims=None) -> None:
+    """An array taped only so that the backward sweep can `unbroadcast` against it keeps
+    only its shape: `t_tape.append(np.shape(t))` and `sd.unbroadcast_shape(g, t_shape)`.
+
+    Qualifies: one push, one pop directly in the body of a top-level loop, no read of the
+    name in that body before the pop, and every read after the pop is the second argument
+    of `sd.unbroadcast`."""
+    inits = [s.target for s in fn.body
+             if isinstance(s, Assign) and isinstance(s.value, Prim) and s.value.op is list and not s.value.args]
+    if not inits:
+        return
+    order = list(walk(fn.body))
+    shapes = None
+    names = None
+    for tape in inits:
+        pushes = [s for s in order if isinstance(s, Effect) and s.value.op is list.append
+                  and s.value.args[0] == Name(tape)]
+        pops = [s for s in order if isinstance(s, Assign) and isinstance(s.value, Prim)
+                and s.value.op is list.pop and s.value.args[0] == Name(tape)]
+        if len(pushes) != 1 or len(pops) != 1 or not isinstance(pushes[0].value.args[1], Name):
+            continue
+        pop = pops[0]
+        v = pop.target
+        loop = next((s for s in fn.body if isinstance(s, For) and any(t is pop for t in s.body)), None)
+        if loop is None:
+            continue
+        before = loop.body[:next(k for k, t in enumerate(loop.body) if t is pop)]
+        if any(v in reads(t) for t in walk(before)):
+            continue
+        at = next(k for k, t in enumerate(order) if t is pop)
+        uses = [t for t in order[at + 1:] if v in reads(t)]
+        if not uses or not all(isinstance(t, Assign) and isinstance(t.value, Prim)
+                               and t.value.op is runtime.unbroadcast and not t.value.kwargs
+                               and t.value.args[1] == Name(v) and t.value.args[0] != Name(v) for t in uses):
+            continue
+        if shapes is None:
+            shapes = infer_shapes(fn, scalar_params, param_ndims)
+            names = NameGen(names_taken(fn))
+        if shapes.get(v) == SCALAR:
+            continue
+        push = pushes[0]
+        pushed = push.value.args[1]
+        shape_name = names.fresh(f"{pushed.id}_shape")
+        _insert_before(fn.body, push, Assign(shape_name, Prim(np.shape, [pushed]), tag="push"))
+        push.value.args[1] = Name(shape_name)
+        pop.target = names.fresh(f"{v}_shape")
+        for t in uses:
+            t.value = Prim(runtime.unbroadcast_shape, [t.value.args[0], Name(pop.target)])
+
+
+def _insert_before(stmts: list, anchor, new) -> bool:
+    for k, s in enumerate(stmts):
+        if s is anchor:
+            stmts.insert(k, new)
+            return True
+        if any(_insert_before(b, anchor, new) for b in blocks_of(s)):
+            return True
+    return False
+
+
 def preallocate_tapes(fn: Function, float_params=(), scalar_params=(), param_ndims=None) -> None:
     """Turn qualifying list tapes of `fn` into preallocated arrays (see the module docstring)."""
     inits = {s.target: k for k, s in enumerate(fn.body)
@@ -211,7 +271,7 @@ def preallocate_tapes(fn: Function, float_params=(), scalar_params=(), param_ndi
             fn.body[at:at] = [Assign(rng, Prim(range, [loop.start, loop.stop, loop.step]), tag="tape"),
                               Assign(size, Prim(len, [Name(rng)]), tag="tape")]
             at += 2
-        fn.body.insert(at, Assign(tape, Prim(np.empty, [Name(sizes[id(loop)])]), tag="tape"))
+        fn.body.insert(at, Assign(tape, Prim(runtime.tape_array, [Name(sizes[id(loop)])]), tag="tape"))
     for tape in plans:
         _rewrite(fn.body, tape, cursors[tape])
 

@@ -43,7 +43,7 @@ def test_float_scalar_tapes_of_a_range_loop_are_arrays(backend):
     g = sourcediff.grad(pendulum, ("damping", "stiffness"), backend=backend)
     got = g(*args)
     src = g.source
-    assert "np.empty(n_i_iters)" in src and ".append(" not in src and ".pop()" not in src
+    assert "sd.tape_array(n_i_iters)" in src and ".append(" not in src and ".pop()" not in src
     for a, b in zip(got, fd_all(pendulum, args, (0, 1))):
         np.testing.assert_allclose(a, b, rtol=1e-6)
 
@@ -161,7 +161,7 @@ def test_pass_turns_float_tape_into_array_with_cursor():
     tapes.preallocate_tapes(f, float_params=("x", "y"), scalar_params=("x", "n", "y"))
     kinds = [type(s).__name__ for s in f.body]
     assert kinds[:4] == ["Assign", "Assign", "Assign", "Assign"]  # cursor, range, size, array
-    assert f.body[3].value.op is np.empty
+    assert f.body[3].value.op is sourcediff.runtime.tape_array
     push = f.body[4].body
     assert isinstance(push[1], SetItem) and push[1].index == Name("t_k")
 
@@ -231,3 +231,51 @@ def test_no_carrying_through_arrays_the_loop_writes():
     src = g.source
     fwd = src[:src.index("x_bar")]
     assert "_prev" not in fwd  # y changes in the loop: y[i - 1] is not last iteration's y[i]
+
+
+# ----------------------------------------------------------------------------- shapes on tapes
+def broadcast_in_loop(W, x):
+    h = np.ones(3)
+    for t in range(x.shape[0]):
+        h = np.tanh(W @ h + np.sin(x[t]))  # np.sin(x[t]) has shape (1,): broadcast up to (3,)
+    return np.sum(h ** 2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_arrays_needed_only_for_their_shape_tape_the_shape(backend):
+    rng = np.random.default_rng(5)
+    W, x = rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(4, 1))
+    g = sourcediff.grad(broadcast_in_loop, ("W", "x"), backend=backend)
+    got = g(W, x)
+    assert "np.shape(" in g.source and "sd.unbroadcast_shape(" in g.source
+    for a, b in zip(got, fd_all(broadcast_in_loop, (W, x), (0, 1))):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("gshape, shape", [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 4), (1, 4)), ((3, 4), (3, 1)),
+                                           ((2, 3, 4), (3, 1)), ((4,), (3, 4)), ((3,), ()), ((), (2, 2))])
+def test_unbroadcast_shape_equals_unbroadcast_on_both_backends(gshape, shape):
+    import numba
+    from sourcediff import runtime as sd
+
+    g = np.random.default_rng(6).normal(size=gshape) if gshape else 1.5
+    want = sd.unbroadcast(g, np.zeros(shape) if shape else 0.0)
+    np.testing.assert_allclose(sd.unbroadcast_shape(g, shape), want)
+    jitted = numba.njit(lambda g, s: sd.unbroadcast_shape(g, s))
+    np.testing.assert_allclose(jitted(g, shape), want)
+    assert np.shape(jitted(g, shape)) == np.shape(want)
+
+
+@pytest.mark.parametrize("shapes", [((3,), (3, 4), (4,)), ((2, 5), (2, 3), (3, 5))])
+def test_add_matmul_adjoint_a_adds_in_place(shapes):
+    import numba
+    from sourcediff import runtime as sd
+
+    rng = np.random.default_rng(7)
+    g, a, b = (rng.normal(size=s) for s in shapes)
+    out = rng.normal(size=a.shape)
+    want = out + sd.matmul_adjoint_a(g, a, b)
+    for fn in (sd.add_matmul_adjoint_a, numba.njit(lambda o, g, a, b: sd.add_matmul_adjoint_a(o, g, a, b))):
+        o = out.copy()
+        fn(o, g, a, b)
+        np.testing.assert_allclose(o, want, rtol=1e-13)
