@@ -12,11 +12,12 @@ the loop's trip count (`sd.tape_array`, `np.empty`) before the loop, with an int
     tmp3_tape_k = tmp3_tape_k - 1               # the pop
     tmp3 = tmp3_tape[tmp3_tape_k]
 
-A tape qualifies when it has exactly one push, that push sits in a `for` loop that is a
-top-level statement of the function (under branches of that loop at most, so the trip
-count bounds the number of pushes; `break` only pushes fewer), and the pushed value is
-provably a float scalar.  Anything else (ints and bools, arrays, pushes in nested or
-`while` loops) keeps its list: the result is the same, only slower.  The stack discipline
+A tape qualifies when it has exactly one push, that push sits in `for` loops only (the
+outermost a top-level statement of the function, inner ones with bounds the outer loop does
+not change, so the product of the trip counts bounds the number of pushes; branches and
+`break` only push fewer), and the pushed value is provably a float scalar.  Anything else
+(arrays, ints used as indices, pushes in `while` loops or in loops with changing bounds)
+keeps its list: the result is the same, only slower.  The stack discipline
 is unchanged, so pops anywhere stay right.
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 from . import ops, runtime
 from .ir import Assign, Const, Effect, For, Function, If, Name, Prim, SetItem, While, blocks_of, reads, walk
 from .names import NameGen, names_taken
-from .optimize import SCALAR, infer_shapes
+from .optimize import SCALAR, infer_shapes, written_names
 
 # ops whose result is a float when their operands are floats or ints (at least one float,
 # or any operands for the ones in _ALWAYS_FLOAT)
@@ -239,7 +240,12 @@ def preallocate_tapes(fn: Function, float_params=(), scalar_params=(), param_ndi
         if len(sites) != 1 or tape in other_reads:
             continue
         push, loops = sites[0]
-        if len(loops) != 1 or not isinstance(loops[0], For) or not any(loops[0] is s for s in fn.body):
+        if not loops or not all(isinstance(lp, For) for lp in loops) or not any(loops[0] is s for s in fn.body):
+            continue
+        # inner loops: bounds fixed for the whole outer loop, so the trip counts multiply
+        outer_writes = written_names(loops[0])
+        if any(isinstance(v, Name) and v.id in outer_writes
+               for lp in loops[1:] for v in (lp.start, lp.stop, lp.step)):
             continue
         value = push.value.args[1]
         if not isinstance(value, Name):
@@ -253,25 +259,37 @@ def preallocate_tapes(fn: Function, float_params=(), scalar_params=(), param_ndi
         numeric = k in ("num", "int") and value.id in safe and all(p.target in safe for p in pops.get(tape, []))
         if shapes.get(value.id) != SCALAR or not (k == "float" or numeric):
             continue
-        plans[tape] = (push, loops[0])
+        plans[tape] = (push, loops)
     if not plans:
         return
     names = NameGen(names_taken(fn))
     cursors = {tape: names.fresh(f"{tape}_k") for tape in sorted(plans)}
-    sizes: dict = {}  # loop id -> name of its trip count
-    for tape, (push, loop) in sorted(plans.items()):
-        k = inits[tape]
-        fn.body[k] = Assign(cursors[tape], Const(0), tag="tape")
-    for tape, (push, loop) in sorted(plans.items()):
-        at = next(i for i, s in enumerate(fn.body) if s is loop)
-        if id(loop) not in sizes:
-            size = names.fresh(f"n_{loop.var}_iters")
-            sizes[id(loop)] = size
-            rng = names.fresh("tmp_range")  # a temporary: printed inside len(...)
-            fn.body[at:at] = [Assign(rng, Prim(range, [loop.start, loop.stop, loop.step]), tag="tape"),
-                              Assign(size, Prim(len, [Name(rng)]), tag="tape")]
-            at += 2
-        fn.body.insert(at, Assign(tape, Prim(runtime.tape_array, [Name(sizes[id(loop)])]), tag="tape"))
+    sizes: dict = {}  # loop ids -> name of the number of iterations of the innermost body
+    for tape in sorted(plans):
+        fn.body[inits[tape]] = Assign(cursors[tape], Const(0), tag="tape")
+    for tape, (push, loops) in sorted(plans.items()):
+        at = next(i for i, s in enumerate(fn.body) if s is loops[0])
+        key = tuple(id(lp) for lp in loops)
+        if key not in sizes:
+            size = names.fresh("n_" + "_".join(lp.var for lp in loops) + "_iters")
+            sizes[key] = size
+            stmts, counts = [], []
+            for lp in loops:
+                rng = names.fresh("tmp_range")  # temporaries: printed nested
+                n = size if len(loops) == 1 else names.fresh("tmp_iters")
+                stmts += [Assign(rng, Prim(range, [lp.start, lp.stop, lp.step]), tag="tape"),
+                          Assign(n, Prim(len, [Name(rng)]), tag="tape")]
+                counts.append(Name(n))
+            total = counts[0]
+            for c in counts[1:]:
+                prod = names.fresh("tmp_iters")
+                stmts.append(Assign(prod, Prim(operator.mul, [total, c]), tag="tape"))
+                total = Name(prod)
+            if len(loops) > 1:
+                stmts.append(Assign(size, total, tag="tape"))
+            fn.body[at:at] = stmts
+            at += len(stmts)
+        fn.body.insert(at, Assign(tape, Prim(runtime.tape_array, [Name(sizes[key])]), tag="tape"))
     for tape in plans:
         _rewrite(fn.body, tape, cursors[tape])
 

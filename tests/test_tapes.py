@@ -92,12 +92,30 @@ def nested(x, m):
     return s
 
 
+def triangular(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        for j in range(i):
+            s = np.sin(s + x[i] * x[j])
+    return s
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_nested_loops_keep_list_tapes_and_are_right(backend):
+def test_nested_loops_with_fixed_bounds_get_one_array_tape(backend):
     x = np.random.default_rng(1).uniform(-1, 1, 5)
     g = sourcediff.grad(nested, "x", backend=backend)
     np.testing.assert_allclose(g(x, 3), finite_difference_grad(nested, (x, 3), 0), rtol=1e-6)
-    assert ".append(" in g.source  # pushes in an inner loop: the trip count is not known up front
+    assert "sd.tape_array(" in g.source and ".append(" not in g.source  # trip counts multiply
+    for m in (0, 1):
+        np.testing.assert_allclose(g(x, m), finite_difference_grad(nested, (x, m), 0), rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inner_loop_bounds_changing_in_the_outer_loop_keep_a_list(backend):
+    x = np.random.default_rng(8).uniform(-1, 1, 6)
+    g = sourcediff.grad(triangular, backend=backend)
+    np.testing.assert_allclose(g(x), finite_difference_grad(triangular, (x,), 0), rtol=1e-6)
+    assert ".append(" in g.source  # range(i): the total is not a product known up front
 
 
 @pytest.mark.parametrize("step", [1, -1, 2, -3])
