@@ -672,7 +672,12 @@ if numba is not None:
         dt = _result_dtype(np.sum, _dtype(g)).type
         add = _reducer(_add, _take)
 
-        if lead == 0:   # same ndim: g itself (no copy) when shapes match at run time
+        if lead == 0 and gnd == 2:   # matrices: direct loops for row/column sums
+            def impl(g, like):
+                if g.shape == like.shape:
+                    return g
+                return _unbroadcast_2d(g, like.shape, dt)
+        elif lead == 0:   # same ndim: g itself (no copy) when shapes match at run time
             def impl(g, like):
                 if g.shape == like.shape:
                     return g
@@ -693,6 +698,20 @@ if numba is not None:
                 add(_flat(g), gshape, mask, res, res)
                 return res.reshape(like.shape)
         return impl
+
+    @_jitable
+    def _unbroadcast_2d(g, shape, dt):
+        """Sum the matrix g down to `shape`, which has a 1 where g does not."""
+        n0, n1 = g.shape
+        if (shape[0] != n0 and shape[0] != 1) or (shape[1] != n1 and shape[1] != 1):
+            raise ValueError("unbroadcast: shapes are not broadcast-compatible")
+        r0 = n0 if shape[0] == n0 else 1
+        r1 = n1 if shape[1] == n1 else 1
+        res = np.zeros((r0, r1), dt)
+        for i in range(n0):
+            for j in range(n1):
+                res[i if r0 != 1 else 0, j if r1 != 1 else 0] += g[i, j]
+        return res
 
     @_ov(unbroadcast_shape)
     def _ov_unbroadcast_shape(g, shape):
@@ -719,6 +738,8 @@ if numba is not None:
         def impl(g, shape):
             if lead == 0 and g.shape == shape:
                 return g
+            if lead == 0 and gnd == 2:
+                return _unbroadcast_2d(g, shape, dt)
             gshape = _shape_array(g.shape)
             mask, need = _broadcast_mask(_shape_array(shape), gshape, gnd, lead)
             if lead == 0 and not need:
@@ -878,6 +899,9 @@ if numba is not None:
         fin = _finisher(nd if kd else nd - naxes, kd)
         is_mean = kind == "mean"
         check = kind in ("max", "min")
+        ax = _const(axis)
+        if nd == 2 and type(ax) is int and -2 <= ax <= 1:
+            return _reduction_2d(combine, init, dt, ax % 2, kd, is_mean, check)
 
         def impl(x, axis=None, keepdims=False):
             mask = _axis_mask(axis, nd)
@@ -893,23 +917,52 @@ if numba is not None:
             return fin(res, shape, mask)
         return impl
 
-    @_ov(sum)
+    def _reduction_2d(combine, init, dt, ax, kd, is_mean, check):
+        """The common case `np.sum(X, axis=1, keepdims=True)` of a matrix: direct loops, no
+        index bookkeeping (the general kernel allocates several small arrays per call)."""
+        def impl(x, axis=None, keepdims=False):
+            n0, n1 = x.shape
+            if ax == 1:
+                if check and n0 > 0 and n1 == 0:
+                    raise ValueError("zero-size array to reduction operation which has no identity")
+                res = np.empty(n0, dt)
+                for i in range(n0):
+                    acc = init
+                    for j in range(n1):
+                        acc = combine(acc, x[i, j])
+                    res[i] = acc
+                if is_mean:
+                    res /= dt(n1)
+                return res.reshape((n0, 1)) if kd else res
+            if check and n1 > 0 and n0 == 0:
+                raise ValueError("zero-size array to reduction operation which has no identity")
+            res = np.empty(n1, dt)
+            res[:] = init
+            for i in range(n0):
+                for j in range(n1):
+                    res[j] = combine(res[j], x[i, j])
+            if is_mean:
+                res /= dt(n0)
+            return res.reshape((1, n1)) if kd else res
+        return impl
+
+    @overload(sum, jit_options=_JIT, prefer_literal=True)  # a literal axis: the 2-D fast path
     def _ov_sum(x, axis=None, keepdims=False):
         return _reduction("sum", x, axis, keepdims)
 
-    @_ov(mean)
+    @overload(mean, jit_options=_JIT, prefer_literal=True)  # a literal axis: the 2-D fast path
     def _ov_mean(x, axis=None, keepdims=False):
         return _reduction("mean", x, axis, keepdims)
 
-    @_ov(max)
+    @overload(max, jit_options=_JIT, prefer_literal=True)  # a literal axis: the 2-D fast path
     def _ov_max(x, axis=None, keepdims=False):
         return _reduction("max", x, axis, keepdims)
 
-    @_ov(min)
+    @overload(min, jit_options=_JIT, prefer_literal=True)  # a literal axis: the 2-D fast path
     def _ov_min(x, axis=None, keepdims=False):
         return _reduction("min", x, axis, keepdims)
 
-    @_ov(prod)
+    @overload(prod, jit_options=_JIT, prefer_literal=True)  # a literal axis: the 2-D fast path
     def _ov_prod(x, axis=None, keepdims=False):
         return _reduction("prod", x, axis, keepdims)
 
