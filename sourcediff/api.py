@@ -418,7 +418,7 @@ def _seed_for(value):
 
 
 def _copy_aliases(grads, inputs=()):
-    if type(grads) is not tuple or (not inputs and len(grads) < 2):
+    if type(grads) is not tuple or (not inputs and (len(grads) < 2 or np.ndarray not in map(type, grads))):
         return grads
     seen = [id(x) for x in inputs]
     out = []
@@ -448,6 +448,15 @@ def _canonical_key(args) -> tuple | None:
     return tuple(key)
 
 
+def _compiled_function(entry):
+    """The function an entry point runs once it has run successfully for these argument
+    types: the Numba dispatcher itself (skipping the wrapper that handles compile errors and
+    fallbacks, which cannot happen again for the same types), else the entry point."""
+    module = getattr(entry, "loaded_module", None)
+    impl = getattr(module, "_impl", {}).get(entry.__name__) if module is not None else None
+    return impl if impl is not None and getattr(module, "_kind", None) == "numba" else entry
+
+
 def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
     # canonical argument key -> (entry point, seeds, pattern): later calls with arguments of
     # the same kinds skip binding, checks and normalisation (they would change nothing)
@@ -466,6 +475,11 @@ def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
         return (value, grads) if want_value else grads
 
     def run(*args, **kwargs):
+        if not kwargs:  # scalars only: their types are the key (never a tuple with arrays)
+            hit = fast.get(tuple(map(type, args)))
+            if hit is not None:
+                entry, seeds, comp._last, value_dropped = hit
+                return finish(entry(*args, *seeds), value_dropped)
         key = None if kwargs else _canonical_key(args)
         hit = fast.get(key) if key is not None else None
         if hit is not None:
@@ -481,7 +495,7 @@ def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
         result = comp.call(vals + seeds)
         value_dropped = getattr(comp.built.function, "value_dropped", False)
         if key is not None and len(vals) == len(args) and all(v is a for v, a in zip(vals, args)):
-            fast[key] = (comp._entry_cache[comp._last], seeds, comp._last, value_dropped)
+            fast[key] = (_compiled_function(comp._entry_cache[comp._last]), seeds, comp._last, value_dropped)
         return finish(result, value_dropped)
     return run
 

@@ -297,3 +297,22 @@ def test_add_matmul_adjoint_a_adds_in_place(shapes):
         o = out.copy()
         fn(o, g, a, b)
         np.testing.assert_allclose(o, want, rtol=1e-13)
+
+
+# ----------------------------------------------------------------------------- the call fast path
+def scaled(x, k):
+    return np.sum(np.sin(x) * k)
+
+
+def test_fast_call_path_keeps_checks_and_conversions():
+    g = sourcediff.grad(scaled, "x", backend="python")
+    x = np.linspace(0.1, 1.0, 8)
+    for _ in range(2):  # the second call takes the fast path
+        np.testing.assert_allclose(g(x, 3), np.cos(x) * 3)
+        np.testing.assert_allclose(g(0.5, 2), np.cos(0.5) * 2)
+    np.testing.assert_allclose(g(x[::2], 3), np.cos(x[::2]) * 3)  # not contiguous: converted
+    assert g(x.astype(np.float32), 3).dtype == np.float32
+    with pytest.raises(sourcediff.SourceDiffError, match="integer"):
+        g(1, 2)  # an int where the derivative is taken: refused, fast path or not
+    with pytest.raises(sourcediff.SourceDiffError, match="integer"):
+        g(np.arange(3), 2)
