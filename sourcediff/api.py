@@ -15,7 +15,7 @@ from . import codegen, commoning, forward, optimize, reverse, subroutines, tapes
 from .check import finite_difference_grad, max_relative_error
 from .errors import SourceDiffError
 from .frontend import parse_function
-from .ir import Const, blocks_of, format_function
+from .ir import Const, For, Prim, While, blocks_of, format_function
 from .lower import lower_function
 from .names import NameGen, names_taken
 from .rules.registry import REGISTRY
@@ -168,8 +168,6 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
 
 def _loop_maths_calls(fn) -> int:
     """How many scalar maths calls (sin, exp...) sit inside loops of `fn`."""
-    from .ir import For, Prim, While
-
     def count(stmts, depth):
         n = 0
         for s in stmts:
@@ -213,8 +211,7 @@ def _subroutine_ir(fn, with_vjp: bool):
     return ir, vjp
 
 
-def _all_names(fn) -> set:
-    return names_taken(fn)
+_all_names = names_taken  # every name a function binds (used by scripts/gen_doc_outputs.py too)
 
 
 # ----------------------------------------------------------------------------- argument checks
