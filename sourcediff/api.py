@@ -14,7 +14,6 @@ from . import backend as _backend
 from . import codegen, commoning, forward, optimize, reverse, subroutines, tapes
 from .check import finite_difference_grad, max_relative_error
 from .errors import SourceDiffError
-from .frontend import parse_function
 from .ir import Const, For, Prim, While, blocks_of, format_function
 from .lower import lower_function
 from .names import NameGen, names_taken
