@@ -78,16 +78,17 @@ _LOWER_CACHE: dict = {}
 _BUILD_LOCK = threading.RLock()
 
 
-def lowered(f):
-    """The IR of `f` (cached on the function object and its code)."""
-    key = (f, getattr(f, "__code__", None))
+def lowered(f, split: bool = False):
+    """The IR of `f` (cached on the function object and its code).  `split`: helpers with
+    loops stay calls (reverse mode differentiates them as functions of their own)."""
+    key = (f, getattr(f, "__code__", None), split)
     try:
         hit = _LOWER_CACHE.get(key)
     except TypeError:
         hit = None
     if hit is not None:
         return hit
-    fn = lower_function(f)
+    fn = lower_function(f, split=split)
     try:
         _LOWER_CACHE[key] = fn
     except TypeError:  # pragma: no cover
@@ -107,12 +108,17 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
         return {p: nd for p, nd in zip(fn.params, pattern) if nd is not None}
 
     with _BUILD_LOCK:
-        primal = optimize.simplify_primal(copy.deepcopy(lowered(f)))
+        split = mode in ("reverse", "grad")
+        primal = optimize.simplify_primal(copy.deepcopy(lowered(f, split)))
         taken = _all_names(primal)
         names = NameGen(taken)
-        extra_functions = subroutines.generated_functions(primal, _subroutine_ir, mode in ("reverse", "grad"))
+        extra_functions = subroutines.generated_functions(primal, _subroutine_ir, split)
         if mode == "primal":
             extra_functions = [g for g in extra_functions if g.name != primal.name]
+        recursive = bool(extra_functions)
+        if split:
+            keys = subroutines.split_calls(primal, wrt_names, _split_ir, names, scalars(primal), ndims(primal))
+            extra_functions += subroutines.split_functions(keys, {g.name for g in extra_functions} | {primal.name})
         if mode in ("reverse", "grad"):
             def gradient(remat_maths, names):
                 rt = reverse.ReverseTransform(copy.deepcopy(primal), wrt_names, names, pattern, remat_maths)
@@ -162,7 +168,7 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
             optimize.prettify_names(g, fixed=tuple(primal.params) if g is out else tuple(g.params))
         src, extra = codegen.generate([out] + extra_functions, comment_word=word,
                                       keep_tangent_lines=(mode == "forward"))
-        return Built(src, extra, out.name, out, recursive=bool(extra_functions))
+        return Built(src, extra, out.name, out, recursive=recursive)
 
 
 def _loop_maths_calls(fn) -> int:
@@ -208,6 +214,26 @@ def _subroutine_ir(fn, with_vjp: bool):
     vjp.single_wrt = False
     optimize.optimize(vjp, {rt.bar(n) for n in rt.owned})
     return ir, vjp
+
+
+def _split_ir(fn, wrt: list, arg_ndims: tuple):
+    """A helper's reverse transform cut in two: `fn_fwd(*params) -> (value, residuals)` and
+    `fn_bwd(residuals, g) -> grads of wrt`, plus the keys of the helpers it splits in turn.
+    `arg_ndims`: per parameter, its ndim where the call site knows it (else None)."""
+    ir = optimize.simplify_primal(copy.deepcopy(subroutines.standalone_ir(fn)))
+    names = NameGen(_all_names(ir))
+    nd = {p: n for p, n in zip(ir.params, arg_ndims) if n is not None}
+    scalar = tuple(p for p in ir.params if nd.get(p) == 0)
+    nested = subroutines.split_calls(ir, wrt, _split_ir, names, scalar, nd)
+    rt = reverse.ReverseTransform(copy.deepcopy(ir), list(wrt), names, tuple(arg_ndims) + (None,), split=True)
+    g = rt.run()
+    g.single_wrt = False
+    optimize.optimize(g, {rt.bar(n) for n in rt.owned}, scalar, nd)
+    commoning.carry_across_iterations(g, NameGen(names_taken(g)))
+    tapes.tape_shapes_only(g, scalar, nd)
+    tapes.preallocate_tapes(g, list(wrt) + list(rt.seed_params), scalar, nd)
+    fwd, bwd = subroutines.cut_at_mark(g, len(wrt))
+    return fwd, bwd, nested
 
 
 _all_names = names_taken  # every name a function binds (used by scripts/gen_doc_outputs.py too)

@@ -17,6 +17,7 @@ import numpy as np
 from . import ops, runtime
 from .ir import Assign, Const, Effect, For, Function, Hook, If, Name, Prim, SetItem, While, blocks_of, reads
 from .rules.registry import REGISTRY
+from .subroutines import SplitValue
 
 BIN = {operator.add: ast.Add, operator.sub: ast.Sub, operator.mul: ast.Mult, operator.truediv: ast.Div,
        operator.pow: ast.Pow, operator.matmul: ast.MatMult, operator.floordiv: ast.FloorDiv,
@@ -149,6 +150,8 @@ class Printer:
             return ast.UnaryOp(UNARY[op](), self.value(args[0], inline))
         if op is operator.getitem:
             return ast.Subscript(self.value(args[0], inline), self.index(args[1], inline), ast.Load())
+        if isinstance(op, SplitValue):  # the value of a split helper's call: pair[0]
+            return ast.Subscript(self.value(args[0], inline), ast.Constant(0), ast.Load())
         if op is ops.make_tuple:
             return ast.Tuple([self.value(a, inline) for a in args], ast.Load())
         if op is ops.attribute:

@@ -93,8 +93,9 @@ class _Exit:
 
 
 class Lowerer:
-    def __init__(self, parsed: ParsedFunction, names: NameGen, depth: int = 0, stack=()):
+    def __init__(self, parsed: ParsedFunction, names: NameGen, depth: int = 0, stack=(), split: bool = False):
         self.p = parsed
+        self.split = split  # keep calls of helpers with loops (reverse mode splits them)
         self.names = names
         self.depth = depth
         self.stack = tuple(stack) + (parsed.fn,)
@@ -837,7 +838,7 @@ class Lowerer:
             if k.arg not in params or k.arg in actual:
                 raise self.err(node, f"{fn.__name__}() got an unexpected or repeated argument {k.arg!r}")
             actual[k.arg] = self.atom(self.expr(k.value))
-        sub = Lowerer(callee, self.names, self.depth + 1, self.stack)
+        sub = Lowerer(callee, self.names, self.depth + 1, self.stack, self.split)
         for p in params:
             if p not in actual:
                 if p not in defaults:
@@ -845,6 +846,11 @@ class Lowerer:
                 actual[p] = Const(sub.static_value(defaults[p]))
         if fn in self.stack:
             return Prim(fn, [actual[p] for p in params])
+        if self.split:
+            from . import subroutines
+            if subroutines.wants_split(fn, [actual[p] for p in params]):
+                subroutines.SPLIT_HELPERS.add(fn)
+                return Prim(fn, [actual[p] for p in params])
         sub._prefix = self.prefix + fn.__name__ + "_"
         sub.cur_stmt = None
         sub.env = dict(actual)
@@ -987,12 +993,13 @@ def _has_rule(fn) -> bool:
     return REGISTRY.get(fn) is not None
 
 
-def lower_function(fn, names: NameGen | None = None) -> Function:
-    """Parse and lower a Python function to IR."""
+def lower_function(fn, names: NameGen | None = None, split: bool = False) -> Function:
+    """Parse and lower a Python function to IR.  `split`: keep calls of helpers that
+    reverse mode differentiates as functions of their own (see `subroutines`)."""
     parsed = parse_function(fn)
     local = _assigned_vars(parsed.node.body) | {a.id for a in parsed.node.args.args}
     taken = {n.id for n in gast.walk(parsed.node) if isinstance(n, gast.Name)} - local
     taken |= {"np", "sd", "math"}
     names = names or NameGen(taken | set(dir(builtins)))
-    low = Lowerer(parsed, names)
+    low = Lowerer(parsed, names, split=split)
     return low.lower_function()

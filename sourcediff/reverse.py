@@ -28,6 +28,7 @@ from .ir import (Assign, Const, Effect, For, Function, Hook, If, Name, Prim, Set
                  reads, walk)
 from .names import NameGen
 from .rules.registry import REGISTRY, qualified_name
+from .subroutines import SplitValue
 from .templates import expand
 
 ZEROS = runtime.zeros_like
@@ -37,11 +38,14 @@ REMAT_SCALAR = {np.sin, np.cos, np.tan, np.exp, np.log, np.sqrt, np.tanh, np.abs
 
 
 class ReverseTransform:
-    def __init__(self, fn: Function, wrt: list, names: NameGen, pattern=(), remat_maths: bool = True):
+    def __init__(self, fn: Function, wrt: list, names: NameGen, pattern=(), remat_maths: bool = True,
+                 split: bool = False):
         """`pattern`: per positional parameter of the generated function (the primal's, then
         the seeds), whether the argument is a scalar.  `remat_maths`: recompute scalar maths
-        (sin, exp...) of loop values in the backward sweep instead of taping them."""
+        (sin, exp...) of loop values in the backward sweep instead of taping them.  `split`:
+        put a marker statement between the sweeps (`subroutines.cut_at_mark`)."""
         self.fn = fn
+        self.split = split
         self.remat_maths = remat_maths
         self.pattern = tuple(pattern)
         self.scalar_params = ()
@@ -109,6 +113,9 @@ class ReverseTransform:
                 v = Name(keep)
             returns.append(v)
         tapes = [Assign(t, Prim(list, [])) for t in sorted(self.tape_names)]
+        if self.split:
+            from .subroutines import split_mark
+            fwd.append(Effect(Prim(split_mark, []), tag="split"))
         body = tapes + fwd + bwd
         grads = [Name(self.bar(w)) for w in self.wrt]
         out = Function(f"{fn.name}_grad", fn.params + seed_params, body,
@@ -258,6 +265,8 @@ class ReverseTransform:
         return out
 
     def apply_adjoint_rule(self, s: Assign, v: Prim, g: Name) -> list:
+        if isinstance(v.op, SplitValue):
+            return self.split_adjoint(s, v, g)
         rule = REGISTRY.get(v.op)
         if rule is None or (not rule.adjoint and not rule.adjoint_inplace):
             if rule is not None and rule.nondiff:
@@ -293,6 +302,21 @@ class ReverseTransform:
             elif p in rule.diff_params:
                 raise error_at(s.loc, f"{rule.name}() has no adjoint rule for its argument {p!r}",
                                "use forward mode, or register an adjoint for it")
+        return out
+
+    def split_adjoint(self, s: Assign, v: Prim, g: Name) -> list:
+        """`ans = pair[0]` of a split helper call `pair = h_fwd(args)`: one `h_bwd(pair[1], g)`
+        gives the adjoints of all differentiated arguments (subroutines)."""
+        pair = v.args[0]
+        self.read(pair)
+        res, grads = self.names.fresh(f"{s.target}_res"), self.names.fresh(f"{s.target}_grads")
+        out = [Assign(res, Prim(operator.getitem, [pair, Const(1)])),
+               Assign(grads, Prim(v.op.bwd, [Name(res), g]))]
+        for j, k in enumerate(v.op.wrt):
+            arg = v.args[1 + k]
+            if self.is_active(arg):
+                c = self.names.temp()
+                out += [Assign(c, Prim(operator.getitem, [Name(grads), Const(j)])), self.accumulate(arg.id, Name(c))]
         return out
 
     def backward_setitem(self, s: SetItem) -> list:
