@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backend as _backend
-from . import codegen, commoning, forward, optimize, reverse, subroutines, tapes
+from . import codegen, commoning, forward, optimize, reverse, second_order, subroutines, tapes
 from .check import finite_difference_grad, max_relative_error
 from .errors import SourceDiffError
 from .ir import Const, For, Prim, While, blocks_of, format_function
@@ -159,6 +159,14 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
             out.tuple_return = True
             optimize.optimize(out, owned | {tt.dot_names[b] for b in owned if b in tt.dot_names}, scalars(out), ndims(out))
             word = "hessian-vector product of"
+        elif mode == "grad2":
+            # reverse-over-reverse: wrt_names = [inner, *outer] for d/d outer (d f / d inner)
+            out = second_order.reverse_over_reverse(primal, wrt_names[0], wrt_names[1:], names, pattern)
+            out.single_wrt = single
+            optimize.optimize(out, out.owned, scalars(out), ndims(out))
+            tapes.tape_shapes_only(out, scalars(out), ndims(out))
+            tapes.preallocate_tapes(out, out.float_params, scalars(out), ndims(out))
+            word = "grad of"
         elif mode == "primal":
             out = primal
             word = None
@@ -526,9 +534,14 @@ def grad(f, wrt=0, *, mode: str = "reverse", backend: str = "auto"):
     """Gradient of scalar-valued `f` with respect to the argument(s) `wrt`.
 
     `f` may itself be `grad(g, x)` with `x` a scalar argument: `grad(grad(g, x), y)` is the
-    second derivative d/dy (dg/dx), computed exactly by forward-over-reverse."""
+    second derivative d/dy (dg/dx), computed exactly.  `mode="reverse"` (the default)
+    differentiates the generated gradient code in reverse mode again (reverse-over-reverse);
+    for code it cannot handle yet (`while` loops, `grad_of` hooks, recursive helpers...) it
+    falls back automatically to forward-over-reverse, which is exact too.  `mode="forward"`
+    always uses forward-over-reverse (the tangent of the gradient code, as `hvp`)."""
     if isinstance(f, _Transformed):
-        return _grad_of_grad(f, wrt, backend)
+        _check_mode(mode)
+        return _grad_of_grad(f, wrt, mode, backend)
     names, single = resolve_wrt(f, wrt)
     if mode == "forward":
         return forward_grad(f, names, single, backend)
@@ -539,7 +552,35 @@ def grad(f, wrt=0, *, mode: str = "reverse", backend: str = "auto"):
     return out
 
 
-def _grad_of_grad(g, wrt, backend):
+class _SecondOrder(_Transformed):
+    """What `grad(grad(f, x), y)` returns.  `.method` says how the last call computed it:
+    "reverse-over-reverse" or "forward-over-reverse"; `.source` shows the second-order code
+    (reverse-over-reverse when available)."""
+
+    def __init__(self, ror: _Compiled, hvp_t: _Transformed, call, name: str):
+        super().__init__(ror, call, name)
+        self._hvp = hvp_t
+        self.method = None
+        self.kind = "grad2"
+
+    def _current(self) -> _Compiled:
+        return self._hvp._compiled if self.method == "forward-over-reverse" else self._compiled
+
+    @property
+    def source(self) -> str:
+        if self.method is None:
+            try:
+                return self._compiled.source
+            except Exception:  # noqa: BLE001 - not expressible in reverse-over-reverse
+                return self._hvp.source
+        return self._current().source
+
+    @property
+    def backend(self):
+        return self._current().backend
+
+
+def _grad_of_grad(g, wrt, mode, backend):
     comp = g._compiled
     if getattr(g, "kind", None) != "grad" or not comp.single:
         raise SourceDiffError(
@@ -550,21 +591,48 @@ def _grad_of_grad(g, wrt, backend):
     outer, single = resolve_wrt(f, wrt)
     both = [inner] + [n for n in outer if n != inner]
     h = hvp(f, tuple(both), backend=backend)
+    ror = _Compiled(f, [inner] + list(outer), single, "grad2", backend)
+    methods: dict = {}  # argument pattern -> method
 
-    def run(*args, **kwargs):
-        vals = _bind_args(f, comp.params, args, kwargs)
-        x = vals[comp.params.index(inner)]
-        if np.ndim(x) != 0:
-            raise SourceDiffError(
-                f"grad(grad({f.__name__}, {inner!r})): the inner gradient is an array (the argument {inner!r} "
-                f"has shape {np.shape(x)}), so it has no gradient.\n  Instead: use hessian or hvp.")
+    def forward_over_reverse(vals):
         v = tuple(1.0 if n == inner else np.zeros_like(vals[comp.params.index(n)], dtype=float)
                   if np.ndim(vals[comp.params.index(n)]) else 0.0 for n in both)
         hv = h(*vals, v)
         parts = [hv[both.index(n)] for n in outer]
         return parts[0] if single else tuple(parts)
-    out = _Transformed(h._compiled, run, f"grad_{g.__name__}")
-    out.kind = "grad2"
+
+    def run(*args, **kwargs):
+        vals = ror.prepare(args, kwargs, "grad")
+        x = vals[comp.params.index(inner)]
+        if np.ndim(x) != 0:
+            raise SourceDiffError(
+                f"grad(grad({f.__name__}, {inner!r})): the inner gradient is an array (the argument {inner!r} "
+                f"has shape {np.shape(x)}), so it has no gradient.\n  Instead: use hessian or hvp.")
+        seeds = [1.0, 1.0]  # of f's value, then of the inner gradient
+        pattern = _pattern(vals + seeds)
+        method = methods.get(pattern)
+        if method is None:
+            method = "forward-over-reverse"
+            if mode == "reverse":
+                try:
+                    ror.built_for(pattern)
+                    method = "reverse-over-reverse"
+                except Exception:  # noqa: BLE001 - a construct it does not handle: the exact fallback
+                    pass
+            methods[pattern] = method
+        out.method = method
+        if method == "forward-over-reverse":
+            return forward_over_reverse(vals)
+        res = ror.call(vals + seeds)
+        if ror.built_for(pattern).function.n_primal:  # (ndim of f's value, derivatives)
+            ndim, res = res
+            if ndim != 0:
+                raise SourceDiffError(f"grad(grad({f.__name__})) needs {f.__qualname__}() to return one scalar, "
+                                      f"but it returned an array of {ndim} dimensions")
+        if single:
+            return res.copy() if isinstance(res, np.ndarray) else float(res)
+        return tuple(r.copy() if isinstance(r, np.ndarray) else float(r) for r in res)
+    out = _SecondOrder(ror, h, run, f"grad_{g.__name__}")
     return out
 
 

@@ -39,13 +39,20 @@ REMAT_SCALAR = {np.sin, np.cos, np.tan, np.exp, np.log, np.sqrt, np.tanh, np.abs
 
 class ReverseTransform:
     def __init__(self, fn: Function, wrt: list, names: NameGen, pattern=(), remat_maths: bool = True,
-                 split: bool = False):
+                 split: bool = False, branch_tapes: bool = False):
         """`pattern`: per positional parameter of the generated function (the primal's, then
         the seeds), whether the argument is a scalar.  `remat_maths`: recompute scalar maths
         (sin, exp...) of loop values in the backward sweep instead of taping them.  `split`:
-        put a marker statement between the sweeps (`subroutines.cut_at_mark`)."""
+        put a marker statement between the sweeps (`subroutines.cut_at_mark`).
+        `branch_tapes`: tape the values a branch defines for its adjoint outside loops too, so
+        the backward sweep never reads a name bound on one path only (what `ssa.to_ssa` needs
+        to differentiate the result again)."""
         self.fn = fn
         self.split = split
+        self.branch_tapes = branch_tapes
+        # tapes of generated code being differentiated again: their adjoints are tapes too
+        self.list_names = {s.target for s in walk(fn.body) if isinstance(s, Assign)
+                           and isinstance(s.value, Prim) and s.value.op is list and not s.value.args}
         self.remat_maths = remat_maths
         self.pattern = tuple(pattern)
         self.scalar_params = ()
@@ -138,6 +145,8 @@ class ReverseTransform:
             return []  # runs where the adjoint of its target is complete (backward_assign)
         if isinstance(s, Assign):
             return self.backward_assign(s)
+        if isinstance(s, Effect):
+            return self.backward_effect(s)
         if isinstance(s, SetItem):
             return self.backward_setitem(s)
         if isinstance(s, If):
@@ -199,6 +208,10 @@ class ReverseTransform:
 
     def backward_assign(self, s: Assign) -> list:
         t = s.target
+        if isinstance(s.value, Prim) and s.value.op is list.pop and s.value.args:
+            return self.backward_pop(s)
+        if t in self.list_names:
+            return []  # a new tape: its adjoint tape starts empty (init_block)
         if t not in self.active:
             return self.restore_after(s, [])
         out = self.run_hooks(t)
@@ -246,6 +259,44 @@ class ReverseTransform:
             # nothing reads the older value (only its shape, the same as t's): no tape
             out = [Assign(prev, Name(t))] + out
         return [_with_origin(x, s) for x in out]
+
+    # ------------------------------------------------------------------ tapes of generated code
+    def backward_pop(self, s: Assign) -> list:
+        """`v = t.pop()`: push `v_bar` onto `t_bar` (a zero when v carries no derivative, so
+        the adjoint tape stays aligned with the tape)."""
+        tape = s.value.args[0]
+        out = []
+        if self.is_active(tape):
+            if s.target in self.active:
+                out += self.run_hooks(s.target)
+                val = Name(self.bar(s.target))
+            else:
+                val = Name(self.names.temp())
+                out.append(Assign(val.id, Prim(ZEROS, [Name(s.target)])))
+                self.read(Name(s.target))
+            out.append(Effect(Prim(list.append, [Name(self.bar(tape.id)), val]), tag="push"))
+            if s.target in self.active and self.reassigned_in_loop(s.target, s):
+                # the name takes its older value next: that value's adjoint starts from zero
+                out.append(Assign(val.id, Prim(ZEROS, [val]), loc=s.loc, tag="reset"))
+            out = [_with_origin(x, s) for x in out]
+        return self.restore_after(s, out)
+
+    def backward_effect(self, s: Effect) -> list:
+        """A call that updates its first argument: `t.append(v)` pops `v_bar` from `t_bar`;
+        any other (`sd.add_at(a, idx, v)`) leaves `a_bar` as it is and applies the rule's
+        adjoint for the other operands, with `g` = `a_bar`."""
+        v = s.value
+        if not v.args or not self.is_active(v.args[0]):
+            return []
+        target = v.args[0].id
+        if v.op is list.append:
+            popped = self.names.fresh(f"{target}_bar_top")
+            out = [Assign(popped, Prim(list.pop, [Name(self.bar(target))]), tag="pop")]
+            if self.is_active(v.args[1]):
+                out.append(self.accumulate(v.args[1].id, Name(popped)))
+            return [_with_origin(x, s) for x in out]
+        stand_in = Assign(target, v, loc=s.loc, origin=s.origin)
+        return [_with_origin(x, s) for x in self.apply_adjoint_rule(stand_in, v, Name(self.bar(target)))]
 
     def run_hooks(self, name: str) -> list:
         """The user's `with grad_of(name) as name_bar:` blocks, on the complete adjoint."""
@@ -483,7 +534,7 @@ class ReverseTransform:
 
     def snapshot_names(self, block) -> list:
         """Names defined in `block` (inside a loop) that the backward sweep reads."""
-        if self.info.loop_depth[id(block)] == 0:
+        if self.info.loop_depth[id(block)] == 0 and (not self.branch_tapes or block is self.fn.body):
             return []
         needed = self._later_reads()
         out = []
@@ -512,7 +563,9 @@ class ReverseTransform:
         for name in defined_here:
             if name in self.seeds:
                 continue
-            if name in self.active or (top and name in self.wrt):
+            if name in self.list_names and name in self.active:
+                head.append(Assign(self.bar(name), Prim(list, [])))
+            elif name in self.active or (top and name in self.wrt):
                 head.append(Assign(self.bar(name), Prim(ZEROS, [Name(name)]), tag="init"))
         return head + bwd
 

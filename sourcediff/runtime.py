@@ -1281,6 +1281,18 @@ if numba is not None:
         return lambda x, idx: copy_value(x[idx])
 
 
+def ndim(x):
+    """``np.ndim(x)`` (0 for a scalar), under both backends."""
+    return np.ndim(x)
+
+
+if numba is not None:
+    @overload(ndim, jit_options={"error_model": "numpy"})
+    def _ov_ndim(x):
+        k = x.ndim if isinstance(x, types.Array) else 0
+        return lambda x: k
+
+
 def stack_values(*items):
     """`np.array([a, b, ...])` of scalars or equal-shape arrays (a fresh array)."""
     return np.array(items, dtype=np.result_type(*items, np.float64))

@@ -1,4 +1,5 @@
-"""grad(grad(f)): second derivatives of scalar functions, exact (forward-over-reverse)."""
+"""grad(grad(f)): second derivatives of scalar functions, exact (reverse-over-reverse, see
+test_reverse_over_reverse.py, or forward-over-reverse)."""
 import numpy as np
 import pytest
 
