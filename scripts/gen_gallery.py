@@ -58,6 +58,17 @@ def fill(x):
     return np.sum(out)
 
 
+def smooth_max(v, beta=4.0):
+    m = v[0]
+    for i in range(1, v.shape[0]):
+        m = np.log(np.exp(beta * m) + np.exp(beta * v[i])) / beta
+    return m
+
+
+def spread(x, w):
+    return smooth_max(x * w) - smooth_max(-x, 2.0)
+
+
 # ----------------------------------------------------------------------------- the entries
 def entries():
     lecture = _load("tests/lecture.py", "_sd_gallery_lecture")
@@ -111,6 +122,15 @@ def entries():
                   "adjoint of the written element, zeroes it (`out_bar[i] = 0.0`: the old value did not "
                   "reach the output) and writes the old element back, so `out` is again what it was "
                   "before that iteration when earlier adjoints run."),
+        dict(title="A helper with a loop, called twice", fn=spread, helpers=[smooth_max], wrt=("x", "w"),
+             forward=False, origin="scripts/gen_gallery.py",
+             text="A helper with a loop is not inlined in reverse mode: it is split into `smooth_max_fwd` "
+                  "(its forward sweep, returning the value and the `residuals` its backward sweep needs: "
+                  "tapes, loop bounds, arguments) and `smooth_max_bwd` (its backward sweep, returning the "
+                  "adjoints of its differentiated arguments). The caller keeps the pair `fwd` returns and "
+                  "passes its residuals to `bwd`. Both calls differentiate only `v` (`beta` is a constant), "
+                  "hence the suffix `_v`; one pair of functions serves both calls. Straight-line helpers are "
+                  "inlined instead, as in the first example."),
     ]
 
 

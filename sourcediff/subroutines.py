@@ -55,7 +55,7 @@ def register(fn) -> None:
     RULE_NAMESPACE[key] = _VJP_REFS[fn]
     call = f"{key}({', '.join(params + ['g'])})"
     rule = defrule(fn, ", ".join(params), adjoint={p: f"{call}[1][{k}]" for k, p in enumerate(params)},
-                   name=f"{fn.__module__}.{fn.__qualname__}")
+                   name=f"sourcediff.subroutines:{fn.__module__}.{fn.__qualname__}")
     rule.subroutine = fn
     rule.spelling = None
 
@@ -192,7 +192,7 @@ def _split_of(fn, wrt: tuple, arg_ndims: tuple, build) -> _Split:
         params = standalone_ir(fn).params
         # the reverse transform calls h_bwd once for all arguments (ReverseTransform.split_adjoint);
         # the rule says which operands carry a derivative
-        defrule(value, ", ".join(["pair"] + params), name=f"{fn.__module__}.{fn.__qualname__}",
+        defrule(value, ", ".join(["pair"] + params), name=f"sourcediff.subroutines:{fn.__module__}.{fn.__qualname__}",
                 adjoint={params[k]: "g" for k in wrt})
         _SPLITS[key] = split = _Split(fwd, bwd, value, [], [])
         f_ir, b_ir, split.nested = build(fn, [params[k] for k in wrt], arg_ndims)
