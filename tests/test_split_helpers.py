@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import sourcediff
+from helpers_elsewhere import damped_sum  # a helper in another module
 from sourcediff import SourceDiffError, subroutines
 from sourcediff.check import finite_difference_grad
 
@@ -236,3 +237,14 @@ def test_error_in_helper_points_at_helper_line():
         return bad_helper(x) * 2.0
     with pytest.raises(SourceDiffError, match="bad_helper|fft"):
         sourcediff.grad(caller)(X)
+
+
+def calls_other_module(x, w):
+    return damped_sum(x, w) * damped_sum(x * x, w, decay=0.5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_helper_from_another_module_with_keyword_argument(backend):
+    check(calls_other_module, (X, 0.7), (0, 1), backend)
+    src = sourcediff.show(calls_other_module, wrt=(0, 1))
+    assert "def damped_sum_fwd_x_w(x, w, decay):" in src
