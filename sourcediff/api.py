@@ -509,6 +509,8 @@ def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
             hit = fast.get(tuple(map(type, args)))
             if hit is not None:
                 entry, seeds, comp._last, value_dropped = hit
+                if value_dropped:  # scalar gradients of scalars: nothing to check or copy
+                    return entry(*args, *seeds)
                 return finish(entry(*args, *seeds), value_dropped)
         key = None if kwargs else _canonical_key(args)
         hit = fast.get(key) if key is not None else None

@@ -312,7 +312,9 @@ def infer_shapes(fn: Function, scalar_params=(), param_ndims=None) -> dict:
             if isinstance(s, Assign) and s.tag == "pop" and getattr(s, "like", None):
                 sym[s.target] = sym.get(s.like) or fresh()
             if isinstance(s, Assign) and s.tag != "pop":
-                if isinstance(s.value, Prim):
+                if getattr(s, "like", None):  # a transform knows the shape (a split helper's adjoint)
+                    new = sym.get(s.like) or fresh()
+                elif isinstance(s.value, Prim):
                     new = prim_shape(s.value)
                 else:
                     new = of(s.value)

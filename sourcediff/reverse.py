@@ -367,7 +367,9 @@ class ReverseTransform:
             arg = v.args[1 + k]
             if self.is_active(arg):
                 c = self.names.temp()
-                out += [Assign(c, Prim(operator.getitem, [Name(grads), Const(j)])), self.accumulate(arg.id, Name(c))]
+                part = Assign(c, Prim(operator.getitem, [Name(grads), Const(j)]))
+                part.like = arg.id  # h_bwd returns each adjoint in its argument's shape
+                out += [part, self.accumulate(arg.id, Name(c))]
         return out
 
     def backward_setitem(self, s: SetItem) -> list:

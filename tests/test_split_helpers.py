@@ -248,3 +248,40 @@ def test_helper_from_another_module_with_keyword_argument(backend):
     check(calls_other_module, (X, 0.7), (0, 1), backend)
     src = sourcediff.show(calls_other_module, wrt=(0, 1))
     assert "def damped_sum_fwd_x_w(x, w, decay):" in src
+
+
+def clipped(x, w):
+    s = 0.0
+    for i in range(x.shape[0]):
+        if x[i] * w > 0.2:
+            s = s + np.sqrt(x[i] * w)
+        else:
+            s = s - x[i] * x[i]
+    return s
+
+
+def branchy_caller(x, w):
+    acc = 0.0
+    k = 0
+    while acc < 5.0 and k < 4:
+        if k % 2 == 0:
+            acc = acc + clipped(x, w + k)
+        else:
+            acc = acc + 0.5 * clipped(x * 2.0, w)
+        k = k + 1
+    return acc
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_split_helper_under_branches_in_a_while_loop(backend):
+    x = np.linspace(0.1, 1.0, 7)
+    check(branchy_caller, (x, 0.7), (0, 1), backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_split_helper_keeps_float32(backend):
+    x = np.linspace(0.1, 1.0, 7).astype(np.float32)
+    g = sourcediff.grad(branchy_caller, 0, backend=backend)(x, np.float32(0.7))
+    assert g.dtype == np.float32
+    want = sourcediff.grad(branchy_caller, 0, backend="python")(x.astype(float), 0.7)
+    np.testing.assert_allclose(g, want, rtol=1e-4)
