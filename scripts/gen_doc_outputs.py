@@ -53,6 +53,11 @@ def relu_layer(W, b, X):
     return np.sum(H)
 
 
+def logsumexp_rows(U):
+    m = np.max(U, axis=1, keepdims=True)
+    return np.sum(m + np.log(np.sum(np.exp(U - m), axis=1, keepdims=True)))
+
+
 # ----------------------------------------------------------------------------- stages
 def _source(fn) -> str:
     return textwrap.dedent(inspect.getsource(fn)).rstrip()
@@ -111,7 +116,15 @@ def blocks(doc: str) -> dict:
         "loop-code": ("python", sourcediff.show(horner, wrt=("c", "x")).rstrip()),
         "loop-code-compiled": ("python", _compiled_grad_source(horner, ("c", "x"), (np.ones(4), 0.5))),
         "loop-forward": ("python", sourcediff.show(horner, wrt=("c", "x"), mode="forward").rstrip()),
+        "fusion-source": ("python", _source(logsumexp_rows)),
+        "fusion-code": ("python", _fused_grad_source(logsumexp_rows, ("U",), (2,))),
     }
+
+
+def _fused_grad_source(f, wrt, pattern) -> str:
+    """The source `grad(f, backend="numba")` compiles for arguments of these ndims."""
+    from sourcediff.api import build
+    return build(f, list(wrt), "grad", len(wrt) == 1, pattern, fuse=True).source.rstrip()
 
 
 def _compiled_grad_source(f, wrt, args) -> str:

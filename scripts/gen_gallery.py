@@ -153,7 +153,10 @@ def render() -> str:
            "[architecture.md](architecture.md).", "",
            "`show()` builds the code for array arguments. When `grad` is called with Python floats, it "
            "builds a variant that knows those arguments are scalars, which can drop some "
-           "`sd.unbroadcast` calls; `grad(...).source` shows the variant that ran.", ""]
+           "`sd.unbroadcast` calls; `grad(...).source` shows the variant that ran. The variant "
+           "compiled with Numba also knows the arrays' ndims and writes runs of element-wise "
+           "array statements as loops over the elements ([element-wise fusion]"
+           "(architecture.md#element-wise-fusion-numba-only)).", ""]
     items = entries()
     out.append("Contents:")
     out.append("")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backend as _backend
-from . import codegen, commoning, forward, optimize, reverse, second_order, subroutines, tapes
+from . import codegen, commoning, forward, fusion, optimize, reverse, second_order, subroutines, tapes
 from .check import finite_difference_grad, max_relative_error
 from .errors import SourceDiffError
 from .ir import Const, For, Prim, While, blocks_of, format_function
@@ -96,9 +96,10 @@ def lowered(f, split: bool = False):
     return fn
 
 
-def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
+def build(f, wrt_names: list, mode: str, single: bool, pattern=(), fuse: bool = False) -> Built:
     """Generate the source of one transformation.  `pattern` says, per positional argument of
-    the generated function, whether it is a scalar (the code is specialised on it)."""
+    the generated function, its ndim (the code is specialised on it).  `fuse`: for the Numba
+    backend, element-wise array statements become explicit loops (`fusion`)."""
     import copy
 
     def scalars(fn):
@@ -174,6 +175,8 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=()) -> Built:
             raise SourceDiffError(f"mode must be 'reverse' or 'forward', not {mode!r}")
         for g in [out] + extra_functions:
             optimize.prettify_names(g, fixed=tuple(primal.params) if g is out else tuple(g.params))
+        if fuse:
+            fusion.fuse_elementwise(out, scalars(out), ndims(out))
         src, extra = codegen.generate([out] + extra_functions, comment_word=word,
                                       keep_tangent_lines=(mode == "forward"))
         return Built(src, extra, out.name, out, recursive=recursive)
@@ -298,14 +301,23 @@ class _Compiled:
         self._modules: dict = {}
         self._last = None  # the scalar pattern of the last call
 
-    def built_for(self, pattern=()) -> Built:
-        if pattern not in self._built:
-            self._built[pattern] = build(self.f, self.wrt_names, self.mode, self.single, pattern)
-        return self._built[pattern]
+    def built_for(self, pattern=(), fuse: bool | None = None) -> Built:
+        """The source for one call pattern; fused (loops instead of element-wise array
+        expressions) unless it runs with NumPy (backend="python")."""
+        if fuse is None:
+            fuse = self.backend_requested != "python"
+        key = (pattern, fuse)
+        if key not in self._built:
+            self._built[key] = build(self.f, self.wrt_names, self.mode, self.single, pattern, fuse)
+        return self._built[key]
 
     @property
     def built(self) -> Built:
-        return self.built_for(self._last if self._last is not None else ())
+        """What ran last (the NumPy variant when `auto` fell back to the Python backend)."""
+        pattern = self._last if self._last is not None else ()
+        mod = self._modules.get(pattern)
+        fallback = mod is not None and mod.fallback_reason is not None
+        return self.built_for(pattern, False if fallback else None)
 
     @property
     def source(self) -> str:
@@ -313,21 +325,37 @@ class _Compiled:
 
     def module(self, pattern):
         if pattern not in self._modules:
-            b = self.built_for(pattern)
-            kw = {"extra_globals": b.extra_globals} if b.extra_globals else {}
-            backend = self.backend_requested
-            if b.recursive and backend != "python":
-                # Numba's cache and recursive functions do not mix safely (crashes seen)
-                if backend == "numba":
-                    raise SourceDiffError(
-                        f"{self.f.__qualname__}: recursive helper functions run with the Python backend "
-                        "only.\n  Instead: use backend='auto' or 'python', or rewrite the recursion as a loop.")
-                backend = "python"
-            self._modules[pattern] = _backend.load(
-                b.source, name=b.entry, backend=backend, entry_points=(b.entry,),
-                key_parts=(_source_key(self.f), tuple(self.wrt_names), self.mode,
-                           _dependency_key(b.extra_globals)), **kw)
+            self._modules[pattern] = self._load(pattern, self.backend_requested)
         return self._modules[pattern]
+
+    def _load(self, pattern, backend):
+        """The module for `pattern`: the fused source for Numba; under "auto" with the
+        NumPy source to fall back on."""
+        b = self.built_for(pattern)
+        if b.recursive and backend != "python":
+            # Numba's cache and recursive functions do not mix safely (crashes seen)
+            if backend == "numba":
+                raise SourceDiffError(
+                    f"{self.f.__qualname__}: recursive helper functions run with the Python backend "
+                    "only.\n  Instead: use backend='auto' or 'python', or rewrite the recursion as a loop.")
+            backend = "python"
+        kw = {}
+        if backend == "python":
+            b = self.built_for(pattern, fuse=False)
+        elif backend == "auto":
+            kw["python_fallback"] = lambda: self._numpy_module(pattern)
+        if b.extra_globals:
+            kw["extra_globals"] = b.extra_globals
+        return _backend.load(
+            b.source, name=b.entry, backend=backend, entry_points=(b.entry,),
+            key_parts=(_source_key(self.f), tuple(self.wrt_names), self.mode,
+                       _dependency_key(b.extra_globals)), **kw)
+
+    def _numpy_module(self, pattern):
+        modules = self.__dict__.setdefault("_numpy_modules", {})
+        if pattern not in modules:
+            modules[pattern] = self._load(pattern, "python")
+        return modules[pattern]
 
     def call(self, args):
         pattern = _pattern(args)

@@ -691,6 +691,7 @@ class LoadedModule:
         self.python_module = None  # module objects, once imported
         self.numba_module = None
         self.functions: dict = {}
+        self.python_fallback = None  # callable -> LoadedModule that NumPy should run instead
 
     # -- public ----------------------------------------------------------------------------
     def backend_for(self, entry: str) -> str:
@@ -725,6 +726,11 @@ class LoadedModule:
         return base + ("_py" if kind == "python" else "")
 
     def _python_functions(self) -> dict:
+        if self._py is None and self.python_fallback is not None:
+            other = self.python_fallback()
+            self._py = other._python_functions()
+            self.python_module = other.python_module
+            self._check_entries(self._py)
         if self._py is None:
             memo = (self.path, self.key, "python")
             with _LOCK:
@@ -916,7 +922,8 @@ def _from_numba_cache(exc) -> bool:
 
 
 def load(source: str, *, name: str, key_parts: tuple = (), backend: str = "auto",
-         entry_points: tuple = (), extra_globals: dict | None = None) -> LoadedModule:
+         entry_points: tuple = (), extra_globals: dict | None = None,
+         python_fallback=None) -> LoadedModule:
     """Turn a generated module's source into callables.
 
     source: the module text (imports and one or more functions).  name: a readable stem for
@@ -928,6 +935,8 @@ def load(source: str, *, name: str, key_parts: tuple = (), backend: str = "auto"
     arrays), set in the module before it runs; part of the key by content (a function's
     source, an array's bytes: Numba freezes global arrays into the compiled code).  Under
     Numba, plain Python functions among them are compiled with ``njit`` too.
+    python_fallback: for a source written for Numba (fused loops), a callable returning the
+    module to run instead whenever this one would run with NumPy.
     """
     if backend not in BACKENDS:
         raise SourceDiffError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
@@ -956,6 +965,7 @@ def load(source: str, *, name: str, key_parts: tuple = (), backend: str = "auto"
     mod = LoadedModule(name=name, key=key, source=source, text=text, path=path,
                        filename=filename, backend=backend, entry_points=entry_points,
                        cache_root=root, extra_globals=extra_globals)
+    mod.python_fallback = python_fallback
     mod._setup()
     return mod
 

@@ -272,8 +272,12 @@ class SourceWriter:
         for k, s in enumerate(stmts):
             # a write to something a pending expression reads forces it out first
             written = _written(s)
+            # (a simple statement evaluates everything it reads before it writes)
+            used = set(reads(s))
+            if not blocks_of(s):
+                used |= {d for r in reads(s) if r in pending for d in _deps(r, pending)}
             for t in list(pending):
-                if t in pending and _deps(t, pending) & written and t not in reads(s):
+                if t in pending and _deps(t, pending) & written and t not in used:
                     # evaluate it now (with the temporaries it reads nested in), before the write
                     self.emit_assign(pad, t, pending.pop(t), pending, None)
             if isinstance(s, Assign) and s.target in inline_ok and self._used_later_in_block(s.target, stmts[k + 1:]):

@@ -32,7 +32,7 @@ import numpy as np
 __all__ = [
     # adjoint plumbing
     "zeros_like", "unbroadcast", "unbroadcast_shape", "broadcast_like", "add_at", "add_matmul_adjoint_a",
-    "tape_array",
+    "tape_array", "empty_result", "reuse_result",
     # reductions
     "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp",
     "unreduce", "reduce_max_adjoint",
@@ -108,6 +108,19 @@ def add_at(a, idx, v):
 def tape_array(n):
     """A float64 tape of ``n`` scalars: ``np.empty(n)``."""
     return np.empty(n)
+
+
+def empty_result(shape, *operands):
+    """An uninitialised array of ``shape`` with the dtype NumPy gives an element-wise operation
+    on ``operands`` (Python scalars count weakly): the output of a fused loop."""
+    return np.empty(shape, np.result_type(*operands))
+
+
+def reuse_result(buffer, *operands):
+    """``buffer`` itself (an array nothing reads any more) when it can hold the result of an
+    element-wise operation on ``operands``, else ``empty_result(buffer.shape, *operands)``."""
+    dt = np.result_type(*operands)
+    return buffer if buffer.dtype == dt and buffer.flags.writeable else np.empty(buffer.shape, dt)
 
 
 # ---------------------------------------------------------------------------------------
@@ -871,6 +884,22 @@ if numba is not None:
     def _ov_tape_array(n):
         return lambda n: np.empty(n)
 
+    @_ov(empty_result)
+    def _ov_empty_result(shape, *operands):
+        # Numba types a Python float as float64: scalars count weakly (by kind), as in NumPy
+        kinds = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
+        dt = np.result_type(*[_dtype(t) if _is_array(t) else kinds.get(_dtype(t).kind, 0.0)
+                              for t in operands])
+        return lambda shape, *operands: np.empty(shape, dt)
+
+    @_ov(reuse_result)
+    def _ov_reuse_result(buffer, *operands):
+        kinds = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
+        dt = np.result_type(*[_dtype(t) if _is_array(t) else kinds.get(_dtype(t).kind, 0.0)
+                              for t in operands])
+        if _is_array(buffer) and buffer.mutable and _dtype(buffer) == dt:
+            return lambda buffer, *operands: buffer
+        return lambda buffer, *operands: np.empty(buffer.shape, dt)
 
     # ---- reductions -----------------------------------------------------------------
 
