@@ -365,6 +365,8 @@ class _Compiled:
             mod = self.module(pattern)
             fn = mod.functions[self.built_for(pattern).entry]
             self.__dict__.setdefault("_entry_cache", {})[pattern] = fn
+        if _single_precision(args):
+            return _float32_result(fn(*args))
         return fn(*args)
 
     @property
@@ -381,6 +383,22 @@ class _Compiled:
         for w, k in zip(self.wrt_names, positions):
             _check_float(w, vals[k], fname)
         return list(_backend.normalize_args(vals, positions))
+
+
+def _single_precision(vals) -> bool:
+    """Whether the float arrays among `vals` are all float32 (and there is one)."""
+    floats = [v.dtype for v in vals if type(v) is np.ndarray and v.dtype.kind == "f"]
+    return bool(floats) and all(d == np.float32 for d in floats)
+
+
+def _float32_result(x):
+    """A result computed from float32 inputs with its float64 arrays cast back to float32:
+    Numba promotes float32 arrays combined with float64 scalars to float64, NumPy does not."""
+    if type(x) is tuple:
+        return tuple(_float32_result(v) for v in x)
+    if type(x) is np.ndarray and x.dtype == np.float64:
+        return x.astype(np.float32)
+    return x
 
 
 def _pattern(args) -> tuple:
@@ -515,6 +533,12 @@ def _compiled_function(entry):
     return impl if impl is not None and getattr(module, "_kind", None) == "numba" else entry
 
 
+def _then_float32(fn):
+    def call(*args):
+        return _float32_result(fn(*args))
+    return call
+
+
 def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
     # canonical argument key -> (entry point, seeds, pattern): later calls with arguments of
     # the same kinds skip binding, checks and normalisation (they would change nothing)
@@ -549,13 +573,15 @@ def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
         n_out = comp.__dict__.get("_n_out")
         if n_out is None:
             n_out = comp._n_out = comp.built.function.n_primal
-        floats = [v.dtype for v in vals if type(v) is np.ndarray and v.dtype.kind == "f"]
-        single_precision = bool(floats) and all(d == np.float32 for d in floats)
+        single_precision = _single_precision(vals)
         seeds = [np.float32(1.0) if single_precision else 1.0] * n_out
         result = comp.call(vals + seeds)
         value_dropped = getattr(comp.built.function, "value_dropped", False)
         if key is not None and len(vals) == len(args) and all(v is a for v, a in zip(vals, args)):
-            fast[key] = (_compiled_function(comp._entry_cache[comp._last]), seeds, comp._last, value_dropped)
+            entry = _compiled_function(comp._entry_cache[comp._last])
+            if single_precision:
+                entry = _then_float32(entry)
+            fast[key] = (entry, seeds, comp._last, value_dropped)
         return finish(result, value_dropped)
     return run
 

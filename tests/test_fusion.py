@@ -323,3 +323,21 @@ def test_auto_falls_back_to_the_numpy_source():
         got = g(W, X)
     assert g.backend == "python" and "for i in range(" not in g.source
     np.testing.assert_allclose(got, sourcediff.grad(sinc_layer, wrt="W", backend="python")(W, X), rtol=1e-14)
+
+
+@pytest.mark.parametrize("backend", ["numba", "auto"])
+def test_fused_gradients_keep_float32(backend):
+    """Numba promotes float32 arrays combined with float64 scalars; the call path casts back."""
+    from benchmarks.workloads import mlp_cost
+    rng = np.random.default_rng(0)
+    N, D, M, C = 20, 3, 5, 3
+    X, V, W = rng.normal(size=(N, D)), rng.normal(size=(D, M)), rng.normal(size=(M, C))
+    Y = np.eye(C)[rng.integers(0, C, N)]
+    args32 = [a.astype(np.float32) for a in (W, V, X, Y)]
+    g = sourcediff.grad(mlp_cost, (0, 1), backend=backend)
+    for _ in range(2):  # the first call and the fast path
+        got = g(*args32)
+        assert [x.dtype for x in got] == [np.float32, np.float32]
+    want = sourcediff.grad(mlp_cost, (0, 1), backend="python")(W, V, X, Y)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
