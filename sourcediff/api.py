@@ -592,8 +592,8 @@ def grad(f, wrt=0, *, mode: str = "reverse", backend: str = "auto"):
     `f` may itself be `grad(g, x)` with `x` a scalar argument: `grad(grad(g, x), y)` is the
     second derivative d/dy (dg/dx), computed exactly.  `mode="reverse"` (the default)
     differentiates the generated gradient code in reverse mode again (reverse-over-reverse);
-    for code it cannot handle yet (`while` loops, `grad_of` hooks, recursive helpers...) it
-    falls back automatically to forward-over-reverse, which is exact too.  `mode="forward"`
+    if building that code fails (a runtime helper without an adjoint rule) it falls back
+    automatically to forward-over-reverse, which is exact too (`.method` says which ran).  `mode="forward"`
     always uses forward-over-reverse (the tangent of the gradient code, as `hvp`)."""
     if isinstance(f, _Transformed):
         _check_mode(mode)

@@ -292,14 +292,35 @@ def test_forward_over_reverse_on_request_and_as_fallback():
     _close(fo(0.6, 0.8), ro(0.6, 0.8))
     assert fo.method == "forward-over-reverse" and "_dot" in fo.source
 
-    def dotted(w, A, v):  # np.dot's adjoint helpers have no adjoint rules yet
-        return np.sum(np.tanh(np.dot(A, w * v)) ** 2)
 
+
+def dotted(w, A, v):
+    return np.sum(np.tanh(np.dot(A, w * v)) ** 2) + np.dot(v, v) * w
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_np_dot_goes_through_reverse_over_reverse(backend):
     args = (0.7, _rng.normal(size=(3, 4)), _rng.normal(size=4))
-    g2 = sd.grad(sd.grad(dotted, 0, backend="python"), 2, backend="python")
+    g2 = sd.grad(sd.grad(dotted, 0, backend=backend), (1, 2), backend=backend)
     got = g2(*args)
-    assert g2.method == "forward-over-reverse"  # the exact fallback
-    _close(got, _fd(sd.grad(dotted, 0, backend="python"), args, 2), rel=1e-5)
+    assert g2.method == "reverse-over-reverse"
+    inner = sd.grad(dotted, 0, backend="python")
+    for k, part in zip((1, 2), got):
+        _close(part, _fd(inner, args, k), rel=1e-5)
+
+
+def test_forward_over_reverse_is_the_fallback(monkeypatch):
+    """A helper without an adjoint rule in the first gradient: the exact fallback runs."""
+    for helper in (runtime.dot_adjoint_a, runtime.dot_adjoint_b):
+        monkeypatch.setattr(REGISTRY.get(helper), "adjoint", {})
+
+    def dotted_again(w, A, v):  # a new function: nothing cached
+        return np.sum(np.tanh(np.dot(A, w * v)) ** 2)
+    args = (0.7, _rng.normal(size=(3, 4)), _rng.normal(size=4))
+    g2 = sd.grad(sd.grad(dotted_again, 0, backend="python"), 2, backend="python")
+    got = g2(*args)
+    assert g2.method == "forward-over-reverse"
+    _close(got, _fd(sd.grad(dotted_again, 0, backend="python"), args, 2), rel=1e-5)
     assert "_dot" in g2.source
 
 
@@ -320,10 +341,21 @@ def _linear_adjoint_pairs():
         (runtime.reshape_like, "c", [rng.normal(size=12), M]),
         (runtime.sum, "a", [M, 1, False]),
         (runtime.mean, "a", [M, 0, True]),
+        # np.dot's, with the scalar and vector cases that make them differ from matmul's
+        (runtime.dot_adjoint_a, "c", [G, A, B]),
+        (runtime.dot_adjoint_a, "b", [G, A, B]),
+        (runtime.dot_adjoint_b, "c", [G, A, B]),
+        (runtime.dot_adjoint_b, "a", [G, A, B]),
+        (runtime.dot_adjoint_a, "c", [rng.normal(size=4), 0.7, rng.normal(size=4)]),
+        (runtime.dot_adjoint_a, "b", [rng.normal(size=4), rng.normal(size=4), -0.4]),
+        (runtime.dot_adjoint_b, "c", [rng.normal(size=4), -0.4, rng.normal(size=4)]),
+        (runtime.dot_adjoint_b, "a", [0.9, rng.normal(size=4), rng.normal(size=4)]),
+        (runtime.dot_adjoint_a, "c", [rng.normal(size=3), A, rng.normal(size=4)]),
+        (runtime.dot_adjoint_b, "a", [rng.normal(size=3), A, rng.normal(size=4)]),
     ]
 
 
-@pytest.mark.parametrize("k", range(12))
+@pytest.mark.parametrize("k", range(22))
 def test_runtime_adjoint_rules_are_transposes(k):
     """<g, J t> == <J^T g, t> for the adjoint rules of the runtime helpers (linear operands)."""
     op, p, args = _linear_adjoint_pairs()[k]

@@ -31,9 +31,12 @@ defrule(sd.matmul_adjoint_a, "c, a, b",
 defrule(sd.matmul_adjoint_b, "c, a, b",
         adjoint={"c": "sd.matmul(a, g)", "a": "sd.matmul_adjoint_a(c, a, g)"},
         tangent={"c": "sd.matmul_adjoint_b(c_dot, a, b)", "a": "sd.matmul_adjoint_b(c, a_dot, b)"})
+# np.dot's: the same transposes, and np.dot of a scalar is a product (checked case by case)
 defrule(sd.dot_adjoint_a, "c, a, b",
+        adjoint={"c": "sd.dot(g, b)", "b": "sd.dot_adjoint_b(c, g, b)"},
         tangent={"c": "sd.dot_adjoint_a(c_dot, a, b)", "b": "sd.dot_adjoint_a(c, a, b_dot)"})
 defrule(sd.dot_adjoint_b, "c, a, b",
+        adjoint={"c": "sd.dot(a, g)", "a": "sd.dot_adjoint_a(c, a, g)"},
         tangent={"c": "sd.dot_adjoint_b(c_dot, a, b)", "a": "sd.dot_adjoint_b(c, a_dot, b)"})
 defrule(sd.transpose_adjoint, "c, axes=None", adjoint={"c": "sd.transpose(g, axes)"},
         tangent={"c": "sd.transpose_adjoint(c_dot, axes)"})
