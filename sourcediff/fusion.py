@@ -1,14 +1,14 @@
 """Element-wise fusion (Numba backend only): runs of whole-array statements become explicit
 loops over the elements, the way one writes them by hand for Numba.
 
-Numba does not fuse array expressions: `Q_bar = -(-Z_bar * Z / tmp3 * tmp2)` allocates four
+Numba does not fuse array expressions: `Q_bar = Z_bar * Z / tmp3 * tmp2` allocates three
 temporary arrays, and softmax's `np.exp(U - m)` with its row sums a few more.  After this
 pass:
 
     Q_bar = sd.empty_result(Z_bar.shape, Z_bar, Z, tmp3, tmp2, 0.0)
     for i in range(Z_bar.shape[0]):
         for j in range(Z_bar.shape[1]):
-            Q_bar[i, j] = -(-Z_bar[i, j] * Z[i, j] / tmp3[i, j] * tmp2[i, j])
+            Q_bar[i, j] = Z_bar[i, j] * Z[i, j] / tmp3[i, j] * tmp2[i, j]
 
 What is fused (a *region*: consecutive top-level statements on one array shape `S`):
 

@@ -179,6 +179,7 @@ def optimize(fn: Function, owned: set = frozenset(), scalar_params=(), param_ndi
     drop_same_shape_unbroadcast(fn, scalar_params, param_ndims)
     drop_copy_backs(fn.body)
     propagate_copies(fn)
+    cancel_negations(fn)
     eliminate_common_subexpressions(fn)  # e.g. one f_vjp call per recursive call site
     propagate_copies(fn)
     drop_copy_backs(fn.body)
@@ -337,6 +338,46 @@ def drop_same_shape_unbroadcast(fn: Function, scalar_params=(), param_ndims=None
             sb = sym.get(b.id) if isinstance(b, Name) else (SCALAR if isinstance(b, Const) else None)
             if sa is not None and sa == sb:
                 s.value = Prim(_ops.identity, [a])
+
+
+# ----------------------------------------------------------------------------- signs
+_NEG = (operator.neg, _np.negative)
+_PRODUCT = (operator.mul, operator.truediv, _np.multiply, _np.divide)
+
+
+def cancel_negations(fn: Function) -> None:
+    """`-(-a * b / c)` -> `a * b / c`: a negation of a product whose leftmost factor is itself
+    a negation (`-(-a)` included) loses both signs.  Only through values assigned once and
+    read once (nothing else sees the flipped sign); exact in floating point (negation is)."""
+    if any(isinstance(st, Hook) for st in _walk(fn.body)):
+        return  # a hook's body reads names too (and runs user code): leave the signs alone
+    counts, mutated = _assignment_counts(fn)
+    uses: dict = {}
+    for st in _walk(fn.body):
+        for r in reads(st):
+            uses[r] = uses.get(r, 0) + 1
+    for v in fn.returns:
+        if isinstance(v, Name):
+            uses[v.id] = uses.get(v.id, 0) + 1
+    defs = {st.target: st for st in _walk(fn.body) if isinstance(st, Assign)}
+
+    def private(name):
+        st = defs.get(name)
+        return st is not None and counts.get(name) == 1 and uses.get(name) == 1 and name not in mutated \
+            and st.tag != "pop" and isinstance(st.value, Prim) and not st.value.kwargs
+
+    for st in list(_walk(fn.body)):
+        if not (isinstance(st, Assign) and isinstance(st.value, Prim) and st.value.op in _NEG
+                and len(st.value.args) == 1 and not st.value.kwargs and isinstance(st.value.args[0], Name)):
+            continue
+        cur = st.value.args[0].id
+        while private(cur) and defs[cur].value.op in _PRODUCT and isinstance(defs[cur].value.args[0], Name):
+            cur = defs[cur].value.args[0].id  # the leftmost factor
+        inner = defs.get(cur)
+        if private(cur) and inner.value.op in _NEG and len(inner.value.args) == 1:
+            inner.value = inner.value.args[0]
+            st.value = st.value.args[0]
+            counts, mutated = _assignment_counts(fn)
 
 
 # ----------------------------------------------------------------------------- copies and CSE

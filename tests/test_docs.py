@@ -47,3 +47,21 @@ def test_docs_link_to_each_other():
         assert os.path.exists(os.path.join(ROOT, "docs", doc))
     readme = _read("README.md")
     assert "docs/architecture.md" in readme and "docs/rules.md" in readme and "docs/gallery.md" in readme
+
+
+def test_readme_tour_output_is_current(tmp_path, capsys):
+    """The README's tour: its code, run, prints what the README shows after it."""
+    import importlib.util
+    readme = _read("README.md")
+    tour = readme.split("## A tour", 1)[1]
+    code = tour.split("```python\n", 1)[1].split("```", 1)[0]
+    shown = tour.split("```\n", 3)[2].split("```", 1)[0]
+    path = tmp_path / "readme_tour.py"
+    path.write_text(code)
+    spec = importlib.util.spec_from_file_location("readme_tour", path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    printed = capsys.readouterr().out
+    backend_line = printed.splitlines()[1]
+    assert backend_line in ("numba", "python")
+    # the backend line may differ where Numba is missing; everything else must match
+    assert printed.replace(backend_line, "numba", 1).rstrip() == shown.rstrip()

@@ -4,6 +4,7 @@ import copy
 import operator
 
 import numpy as np
+import pytest
 
 import sourcediff
 from sourcediff import api, codegen, ops, optimize, reverse, runtime as sd
@@ -354,3 +355,42 @@ def test_in_place_rnn_gradient_matches():
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     generic = sourcediff.show(rnn_loss, wrt=(0, 1, 2))  # no call pattern: shapes unknown
     assert "+=" not in generic and "add_matmul_adjoint_a" not in generic
+
+
+# ----------------------------------------------------------------------------- signs
+def test_negation_of_product_with_negated_factor_cancels():
+    f = fn(["a", "b", "c"], [Assign("t1", prim(operator.neg, "a")), Assign("t2", prim(operator.mul, "t1", "b")),
+                             Assign("t3", prim(operator.truediv, "t2", "c")), Assign("r", prim(operator.neg, "t3"))],
+           ["r"])
+    optimize.cancel_negations(f)
+    assert body_text(f) == ["    t1 = a", "    t2 = mul(t1, b)", "    t3 = truediv(t2, c)", "    r = t3", "    return r"]
+
+
+def test_double_negation_cancels():
+    f = fn(["a"], [Assign("t1", prim(operator.neg, "a")), Assign("r", prim(operator.neg, "t1"))], ["r"])
+    optimize.cancel_negations(f)
+    assert body_text(f) == ["    t1 = a", "    r = t1", "    return r"]
+
+
+def test_negations_kept_when_a_value_is_read_twice_or_not_leftmost():
+    shared = fn(["a", "b"], [Assign("t1", prim(operator.neg, "a")), Assign("t2", prim(operator.mul, "t1", "b")),
+                             Assign("r", prim(operator.neg, "t2")), Assign("s", prim(operator.add, "r", "t1"))], ["s"])
+    right = fn(["a", "b"], [Assign("t1", prim(operator.neg, "a")), Assign("t2", prim(operator.sub, "b", "t1")),
+                            Assign("r", prim(operator.neg, "t2"))], ["r"])
+    for f in (shared, right):
+        before = body_text(f)
+        optimize.cancel_negations(f)
+        assert body_text(f) == before
+
+
+def test_cancelled_negations_give_identical_gradients():
+    def f(x, y):
+        return np.sum(1.0 / (1.0 + np.exp(-(x * y))))
+    x, y = np.linspace(-2, 2, 7), 0.3
+    src = sourcediff.show(f, wrt=(0, 1))
+    assert "-(-" not in src
+    got = sourcediff.grad(f, (0, 1), backend="python")(x, y)
+    e = np.exp(-(x * y))
+    want = e / (1.0 + e) ** 2
+    np.testing.assert_allclose(got[0], want * y, rtol=1e-14)
+    assert got[1] == pytest.approx(np.sum(want * x), rel=1e-14)
