@@ -180,6 +180,8 @@ def optimize(fn: Function, owned: set = frozenset(), scalar_params=(), param_ndi
     drop_copy_backs(fn.body)
     propagate_copies(fn)
     cancel_negations(fn)
+    fold_full_reduction_sizes(fn)
+    fold_constants(fn.body)
     eliminate_common_subexpressions(fn)  # e.g. one f_vjp call per recursive call site
     propagate_copies(fn)
     drop_copy_backs(fn.body)
@@ -378,6 +380,30 @@ def cancel_negations(fn: Function) -> None:
             inner.value = inner.value.args[0]
             st.value = st.value.args[0]
             counts, mutated = _assignment_counts(fn)
+
+
+# ----------------------------------------------------------------------------- sizes
+_FULL_REDUCTIONS = (_np.sum, _np.mean, _np.max, _np.min, _rt.sum, _rt.mean, _rt.max, _rt.min)
+
+
+def fold_full_reduction_sizes(fn: Function) -> None:
+    """`np.size(r)` of a reduction over all axes without keepdims (`r = sd.mean(x)`) is 1:
+    mean's adjoint reads `np.size(ans)`, and the reduction need not be computed for it."""
+    counts, mutated = _assignment_counts(fn)
+    full = set()
+    for st in _walk(fn.body):
+        if isinstance(st, Assign) and isinstance(st.value, Prim) and st.value.op in _FULL_REDUCTIONS \
+                and counts.get(st.target) == 1 and st.target not in mutated:
+            extra = list(st.value.args[1:]) + list(st.value.kwargs.values())
+            if all(isinstance(a, Const) and (a.value is None or a.value is False) for a in extra):
+                full.add(st.target)
+    for st in list(_walk(fn.body)):
+        if isinstance(st, Assign) and isinstance(st.value, Prim) and st.value.op is _np.size \
+                and len(st.value.args) == 1 and not st.value.kwargs \
+                and isinstance(st.value.args[0], Name) and st.value.args[0].id in full:
+            st.value = Const(1)
+            if counts.get(st.target) == 1 and st.target not in mutated:
+                _rename_reads(fn.body, st.target, Const(1))  # dead code elimination drops st
 
 
 # ----------------------------------------------------------------------------- copies and CSE

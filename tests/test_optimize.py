@@ -394,3 +394,29 @@ def test_cancelled_negations_give_identical_gradients():
     want = e / (1.0 + e) ** 2
     np.testing.assert_allclose(got[0], want * y, rtol=1e-14)
     assert got[1] == pytest.approx(np.sum(want * x), rel=1e-14)
+
+
+def test_size_of_full_reduction_folds_to_one():
+    f = fn(["x"], [Assign("m", prim(sd.mean, "x")), Assign("n", prim(np.size, "m")),
+                   Assign("k", prim(np.size, "x")), Assign("r", prim(operator.truediv, "n", "k"))], ["r"])
+    optimize.fold_full_reduction_sizes(f)
+    optimize.eliminate_dead_code(f)
+    assert body_text(f) == ["    k = numpy.size(x)", "    r = truediv(1, k)", "    return r"]
+
+
+def test_size_of_partial_or_keepdims_reduction_is_kept():
+    for extra in ([C(0)], [C(None), C(True)]):
+        f = fn(["x"], [Assign("m", Prim(sd.mean, [N("x")] + extra)), Assign("n", prim(np.size, "m"))], ["n"])
+        before = body_text(f)
+        optimize.fold_full_reduction_sizes(f)
+        assert body_text(f) == before
+
+
+def test_mean_adjoint_computes_no_mean_for_its_size():
+    def f(x):
+        return np.mean(np.sum(x * x, axis=1))
+    x = np.arange(6.0).reshape(2, 3)
+    src = sourcediff.show(f)
+    assert "np.size(sd.mean" not in src and "np.size(np.mean" not in src
+    for backend in ("python", "numba"):
+        np.testing.assert_allclose(sourcediff.grad(f, backend=backend)(x), x, rtol=1e-14)  # d/dx mean(sum x^2) = 2x/2
