@@ -127,11 +127,8 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=(), fuse: bool = 
                 out.single_wrt = single
                 if mode == "grad":
                     _drop_scalar_value(out, scalars(out), ndims(out))
-                optimize.optimize(out, {rt.bar(n) for n in rt.owned}, scalars(out), ndims(out))
-                commoning.carry_across_iterations(out, NameGen(names_taken(out)))
-                tapes.tape_shapes_only(out, scalars(out), ndims(out))
-                tapes.preallocate_tapes(out, list(wrt_names) + list(rt.seed_params), scalars(out), ndims(out))
-                return out
+                return _finish_reverse(out, {rt.bar(n) for n in rt.owned}, scalars(out), ndims(out),
+                                       list(wrt_names) + list(rt.seed_params))
             # scalar maths in loops: recompute it in the backward sweep (no tape, and maybe no
             # forward loop at all) or tape it (when the forward sweep computes it anyway);
             # the version with fewer maths calls in loops wins
@@ -164,9 +161,7 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=(), fuse: bool = 
             # reverse-over-reverse: wrt_names = [inner, *outer] for d/d outer (d f / d inner)
             out = second_order.reverse_over_reverse(primal, wrt_names[0], wrt_names[1:], names, pattern)
             out.single_wrt = single
-            optimize.optimize(out, out.owned, scalars(out), ndims(out))
-            tapes.tape_shapes_only(out, scalars(out), ndims(out))
-            tapes.preallocate_tapes(out, out.float_params, scalars(out), ndims(out))
+            _finish_reverse(out, out.owned, scalars(out), ndims(out), out.float_params, carry=False)
             word = "grad of"
         elif mode == "primal":
             out = primal
@@ -180,6 +175,17 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=(), fuse: bool = 
         src, extra = codegen.generate([out] + extra_functions, comment_word=word,
                                       keep_tangent_lines=(mode == "forward"))
         return Built(src, extra, out.name, out, recursive=recursive)
+
+
+def _finish_reverse(out, owned, scalar_params, param_ndims, float_params, carry: bool = True):
+    """The passes after a reverse transform: optimization, maths carried across loop
+    iterations (`carry`), shape-only tapes, preallocated tapes of `float_params`' values."""
+    optimize.optimize(out, owned, scalar_params, param_ndims)
+    if carry:
+        commoning.carry_across_iterations(out, NameGen(names_taken(out)))
+    tapes.tape_shapes_only(out, scalar_params, param_ndims)
+    tapes.preallocate_tapes(out, float_params, scalar_params, param_ndims)
+    return out
 
 
 def _loop_maths_calls(fn) -> int:
@@ -236,13 +242,10 @@ def _split_ir(fn, wrt: list, arg_ndims: tuple):
     nd = {p: n for p, n in zip(ir.params, arg_ndims) if n is not None}
     scalar = tuple(p for p in ir.params if nd.get(p) == 0)
     nested = subroutines.split_calls(ir, wrt, _split_ir, names, scalar, nd)
-    rt = reverse.ReverseTransform(copy.deepcopy(ir), list(wrt), names, tuple(arg_ndims) + (None,), split=True)
+    rt = reverse.ReverseTransform(ir, list(wrt), names, tuple(arg_ndims) + (None,), split=True)
     g = rt.run()
     g.single_wrt = False
-    optimize.optimize(g, {rt.bar(n) for n in rt.owned}, scalar, nd)
-    commoning.carry_across_iterations(g, NameGen(names_taken(g)))
-    tapes.tape_shapes_only(g, scalar, nd)
-    tapes.preallocate_tapes(g, list(wrt) + list(rt.seed_params), scalar, nd)
+    _finish_reverse(g, {rt.bar(n) for n in rt.owned}, scalar, nd, list(wrt) + list(rt.seed_params))
     fwd, bwd = subroutines.cut_at_mark(g, len(wrt))
     return fwd, bwd, nested
 

@@ -844,13 +844,14 @@ class Lowerer:
                 if p not in defaults:
                     raise self.err(node, f"{fn.__name__}() is missing the argument {p!r}")
                 actual[p] = Const(sub.static_value(defaults[p]))
+        call = Prim(fn, [actual[p] for p in params])
         if fn in self.stack:
-            return Prim(fn, [actual[p] for p in params])
+            return call  # recursion
         if self.split:
             from . import subroutines
-            if subroutines.wants_split(fn, [actual[p] for p in params]):
+            if subroutines.wants_split(fn, call.args):
                 subroutines.SPLIT_HELPERS.add(fn)
-                return Prim(fn, [actual[p] for p in params])
+                return call
         sub._prefix = self.prefix + fn.__name__ + "_"
         sub.cur_stmt = None
         sub.env = dict(actual)

@@ -379,7 +379,6 @@ def cancel_negations(fn: Function) -> None:
         if private(cur) and inner.value.op in _NEG and len(inner.value.args) == 1:
             inner.value = inner.value.args[0]
             st.value = st.value.args[0]
-            counts, mutated = _assignment_counts(fn)
 
 
 # ----------------------------------------------------------------------------- sizes

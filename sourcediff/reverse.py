@@ -28,7 +28,7 @@ from .ir import (Assign, Const, Effect, For, Function, Hook, If, Name, Prim, Set
                  reads, walk)
 from .names import NameGen
 from .rules.registry import REGISTRY, qualified_name
-from .subroutines import SplitValue
+from .subroutines import SplitValue, split_mark
 from .templates import expand
 
 ZEROS = runtime.zeros_like
@@ -121,7 +121,6 @@ class ReverseTransform:
             returns.append(v)
         tapes = [Assign(t, Prim(list, [])) for t in sorted(self.tape_names)]
         if self.split:
-            from .subroutines import split_mark
             fwd.append(Effect(Prim(split_mark, []), tag="split"))
         body = tapes + fwd + bwd
         grads = [Name(self.bar(w)) for w in self.wrt]

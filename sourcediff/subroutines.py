@@ -20,7 +20,8 @@ import types
 from dataclasses import dataclass
 
 from .errors import SourceDiffError
-from .ir import Assign, Const, Effect, For, Function, Hook, Name, Prim, SetItem, While, walk
+from .ir import Assign, Const, Effect, For, Function, Hook, Name, Prim, SetItem, While, blocks_of, walk
+from .ops import make_tuple
 from .rules.registry import REGISTRY, defrule
 from .templates import RULE_NAMESPACE
 
@@ -102,11 +103,10 @@ def generated_functions(primal_ir, build, with_vjp: bool) -> list:
 # ----------------------------------------------------------------------------- split helpers
 SPLIT_HELPERS: set = set()  # helpers some lowering kept as calls (split in reverse mode)
 SPLIT_STRAIGHT_LINE = False  # also split helpers without loops (tests set this)
-SPLIT_MARK = "sourcediff split: forward sweep above, backward sweep below"
 
 
-def split_mark(x=None):  # pragma: no cover - a marker statement, never printed or run
-    raise RuntimeError(SPLIT_MARK)
+def split_mark():  # pragma: no cover - a marker statement, never printed or run
+    raise RuntimeError("sourcediff split: forward sweep above, backward sweep below")
 
 
 _STANDALONE: dict = {}
@@ -136,8 +136,9 @@ def wants_split(fn, actual: list) -> bool:
     loops = False
     for s in walk(ir.body):
         loops |= isinstance(s, (For, While))
-        if isinstance(s, Hook) or (isinstance(s, SetItem) and s.target in ir.params) or \
-                (isinstance(s, Effect) and s.value.args and s.value.args[0] in [Name(p) for p in ir.params]):
+        written = s.target if isinstance(s, SetItem) else \
+            s.value.args[0] if isinstance(s, Effect) and s.value.args else None
+        if isinstance(s, Hook) or getattr(written, "id", written) in ir.params:
             return False
         op = getattr(getattr(s, "value", None), "op", None)
         if isinstance(op, types.FunctionType) and op not in SPLIT_HELPERS and not is_primitive_callable(op) \
@@ -223,7 +224,7 @@ def split_calls(fn_ir: Function, wrt: list, build, names, scalar_params=(), para
         k = 0
         while k < len(stmts):
             s = stmts[k]
-            for b in _blocks(s):
+            for b in blocks_of(s):
                 visit(b)
             v = getattr(s, "value", None)
             if isinstance(s, Assign) and isinstance(v, Prim) and v.op in SPLIT_HELPERS:
@@ -274,11 +275,6 @@ def split_functions(keys: list, taken=()) -> list:
     return out
 
 
-def _blocks(s):
-    from .ir import blocks_of
-    return blocks_of(s)
-
-
 def cut_at_mark(g: Function, n_wrt: int) -> tuple:
     """Split a reverse-transformed helper at its SPLIT mark into `h_fwd(params) -> (value,
     residuals)` and `h_bwd(residuals, seed) -> grads`; residuals are the names the backward
@@ -293,7 +289,7 @@ def cut_at_mark(g: Function, n_wrt: int) -> tuple:
     res = "residuals"
     while res in residuals or res in g.params or res == seed:
         res = "_" + res
-    fwd_body = fwd_body + [Assign(res, Prim(_make_tuple(), [Name(r) for r in residuals]))]
+    fwd_body = fwd_body + [Assign(res, Prim(make_tuple, [Name(r) for r in residuals]))]
     fwd = Function(g.name, [p for p in g.params if p not in g.seed_params], fwd_body, [value, Name(res)], tuple_return=True,
                    filename=g.filename, firstlineno=g.firstlineno)
     eliminate_dead_code(fwd)
@@ -301,8 +297,3 @@ def cut_at_mark(g: Function, n_wrt: int) -> tuple:
     bwd = Function(g.name, [res, seed], unpack + bwd_body, list(grads), tuple_return=True,
                    filename=g.filename, firstlineno=g.firstlineno)
     return fwd, bwd
-
-
-def _make_tuple():
-    from .ops import make_tuple
-    return make_tuple
