@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backend as _backend
-from . import codegen, commoning, forward, fusion, optimize, reverse, second_order, subroutines, tapes
+from . import codegen, commoning, forward, fusion, optimize, reverse, runtime, second_order, subroutines, tapes
 from .check import finite_difference_grad, max_relative_error
 from .errors import SourceDiffError
 from .ir import Const, For, Prim, While, blocks_of, format_function
@@ -96,10 +96,13 @@ def lowered(f, split: bool = False):
     return fn
 
 
-def build(f, wrt_names: list, mode: str, single: bool, pattern=(), fuse: bool = False) -> Built:
+def build(f, wrt_names: list, mode: str, single: bool, pattern=(), fuse: bool = False,
+          guess_shapes: bool = False) -> Built:
     """Generate the source of one transformation.  `pattern` says, per positional argument of
     the generated function, its ndim (the code is specialised on it).  `fuse`: for the Numba
-    backend, element-wise array statements become explicit loops (`fusion`)."""
+    backend, element-wise array statements become explicit loops (`fusion`); `guess_shapes`:
+    over array parameters too that are guessed to have the shape of what they meet (the code
+    raises `runtime.ShapeGuessFailed` if they do not)."""
     import copy
 
     def scalars(fn):
@@ -171,7 +174,7 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=(), fuse: bool = 
         for g in [out] + extra_functions:
             optimize.prettify_names(g, fixed=tuple(primal.params) if g is out else tuple(g.params))
         if fuse:
-            fusion.fuse_elementwise(out, scalars(out), ndims(out))
+            fusion.fuse_elementwise(out, scalars(out), ndims(out), guess_shapes)
         src, extra = codegen.generate([out] + extra_functions, comment_word=word,
                                       keep_tangent_lines=(mode == "forward"))
         return Built(src, extra, out.name, out, recursive=recursive)
@@ -303,15 +306,16 @@ class _Compiled:
         self._built: dict = {}
         self._modules: dict = {}
         self._last = None  # the scalar pattern of the last call
+        self._wrong_guesses: set = set()  # patterns whose arrays' shapes fusion guessed wrong
 
     def built_for(self, pattern=(), fuse: bool | None = None) -> Built:
         """The source for one call pattern; fused (loops instead of element-wise array
         expressions) unless it runs with NumPy (backend="python")."""
         if fuse is None:
             fuse = self.backend_requested != "python"
-        key = (pattern, fuse)
+        key = (pattern, fuse, fuse and pattern not in self._wrong_guesses)
         if key not in self._built:
-            self._built[key] = build(self.f, self.wrt_names, self.mode, self.single, pattern, fuse)
+            self._built[key] = build(self.f, self.wrt_names, self.mode, self.single, *key)
         return self._built[key]
 
     @property
@@ -368,9 +372,14 @@ class _Compiled:
             mod = self.module(pattern)
             fn = mod.functions[self.built_for(pattern).entry]
             self.__dict__.setdefault("_entry_cache", {})[pattern] = fn
-        if _single_precision(args):
-            return _float32_result(fn(*args))
-        return fn(*args)
+        try:
+            out = fn(*args)
+        except runtime.ShapeGuessFailed:  # generate and compile the code without the guess
+            self._wrong_guesses.add(pattern)
+            self._modules.pop(pattern, None)
+            self._entry_cache.pop(pattern, None)
+            return self.call(args)
+        return _float32_result(out) if _single_precision(args) else out
 
     @property
     def backend(self):
@@ -571,7 +580,10 @@ def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
         hit = fast.get(key) if key is not None else None
         if hit is not None:
             entry, seeds, comp._last, value_dropped = hit
-            return finish(entry(*args, *seeds), value_dropped)
+            try:
+                return finish(entry(*args, *seeds), value_dropped)
+            except runtime.ShapeGuessFailed:  # the general path regenerates the code
+                del fast[key]
         vals = comp.prepare(args, kwargs, fname)
         n_out = comp.__dict__.get("_n_out")
         if n_out is None:

@@ -38,7 +38,7 @@ import operator
 import numpy as np
 
 from . import ops, runtime
-from .ir import Assign, Const, For, Function, Name, Prim, SetItem, reads, walk
+from .ir import Assign, Const, Effect, For, Function, Hook, Name, Prim, SetItem, reads, walk
 from .names import NameGen, names_taken
 from .optimize import SCALAR, _assignment_counts, infer_shapes
 
@@ -53,7 +53,7 @@ _START = {operator.add: 0.0, np.maximum: -np.inf, np.minimum: np.inf}
 _FLOAT_RESULT = {operator.truediv, np.divide, np.exp, np.log, np.sin, np.cos, np.tan, np.tanh,
                  np.sqrt, runtime.reduce_max_adjoint}
 _MATMUL = {operator.matmul, np.matmul, np.dot, runtime.matmul, runtime.dot}
-_SHAPE_ONLY = {runtime.unbroadcast: 1, runtime.unreduce: 1}  # the `like` argument
+_SHAPE_ONLY = {runtime.unbroadcast: 1, runtime.unreduce: 1, np.size: 0}  # read for its shape
 _FRESH = _MATMUL | {runtime.matmul_adjoint_a, runtime.matmul_adjoint_b}  # new arrays
 _READS_ONLY = {runtime.unreduce, runtime.reduce_max_adjoint, runtime.unbroadcast, np.size, np.shape,
                len}  # (unbroadcast's first argument aside)
@@ -62,16 +62,25 @@ _CHEAP = {operator.add, operator.sub, operator.mul, operator.neg, np.add, np.sub
           np.multiply, np.negative}
 _VALUE_ARGS = {runtime.unreduce: 2, runtime.reduce_max_adjoint: 3}  # then axis, keepdims
 
-FULL, ROW = "full", "row"
+FULL, ROW, FLAT = "full", "row", "flat"  # FLAT: a row value without keepdims, shape (n,)
+ROWS = (ROW, FLAT)
 
 
-def fuse_elementwise(fn: Function, scalar_params=(), param_ndims=None) -> None:
-    """Rewrite `fn` in place: fuse element-wise regions of its top-level statements."""
+def fuse_elementwise(fn: Function, scalar_params=(), param_ndims=None, guess_shapes: bool = False) -> None:
+    """Rewrite `fn` in place: fuse element-wise regions of its top-level statements.
+    `guess_shapes`: also fuse over array parameters guessed to have the shape of what they
+    are combined with (see `_shape_guesses`), checked by the code before it relies on it."""
     sym = infer_shapes(fn, scalar_params, param_ndims)
     ndim = _symbol_ndims(fn, sym, param_ndims or {})
     counts, mutated = _assignment_counts(fn)
-    shapes = _Shapes(fn, sym, ndim, counts, mutated)
-    regions = _regions(fn.body, shapes, counts)
+    guesses = _shape_guesses(fn, _Shapes(fn, sym, ndim, counts, mutated), counts, mutated) if guess_shapes else {}
+    while True:  # drop the guesses that cannot be checked in time, until all can
+        shapes = _Shapes(fn, sym, ndim, counts, mutated, {p: v for p, (v, _) in guesses.items()})
+        regions = _regions(fn.body, shapes, counts)
+        checks = {p: _check_point(fn, shapes, regions, p, c) for p, (_, c) in guesses.items()}
+        if all(checks.values()):
+            break
+        guesses = {p: g for p, g in guesses.items() if checks[p]}
     remat = _cheap_to_recompute(fn, regions, shapes, counts)
     buffers = _private_arrays(fn, counts, mutated)
     names = NameGen(names_taken(fn))
@@ -86,17 +95,64 @@ def fuse_elementwise(fn: Function, scalar_params=(), param_ndims=None) -> None:
         body += region.emit()
         pos = stop
     fn.body = body + fn.body[pos:]
+    for p, (w, after) in checks.items():
+        at = 0 if after is None else next(k for k, s in enumerate(fn.body) if s is after) + 1
+        fn.body.insert(at, Effect(Prim(runtime.same_shape_or_fail, [Name(p), Name(w)])))
+
+
+def _shape_guesses(fn: Function, shapes, counts, mutated) -> dict:
+    """Array parameters that an element-wise operation combines with a value of another
+    shape but the same ndim (`Y * (lse - U)`: a loss's targets), param -> (that value, its
+    class): guessing their shapes equal lets the loops over that value cover the parameter.
+    The generated code checks the guess (`runtime.same_shape_or_fail`) and the caller
+    regenerates the code without it when it fails."""
+    out: dict = {}
+    for s in fn.body:
+        e = s.value if isinstance(s, Assign) else None
+        if not (isinstance(e, Prim) and e.op in BINARY and len(e.args) == 2 and not e.kwargs
+                and all(isinstance(a, Name) for a in e.args)):
+            continue
+        for p, v in (e.args, e.args[::-1]):
+            cp, cv = shapes.of(p), shapes.of(v)
+            if p.id in fn.params and p.id not in out and p.id not in mutated and counts.get(p.id) == 1 \
+                    and cp not in (None, SCALAR) and cv not in (None, SCALAR) and cp[0] == cv[0] == FULL \
+                    and cp != cv and shapes.ndim.get(cp[1]) == shapes.ndim.get(cv[1]) is not None:
+                out[p.id] = (v.id, cv)
+    return out
+
+
+def _check_point(fn: Function, shapes, regions, p: str, cls):
+    """Where the code can check a guess that parameter `p` has the shape of class `cls`:
+    (an array of that class, the statement after which it exists or None for a parameter),
+    before anything reads `p` and before any in-place write (failing, the call is repeated
+    with other code).  None if there is no such place."""
+    fused = {k for start, stop, _ in regions for k in range(start, stop)}
+    found = next(((q, None) for q in fn.params if q != p and shapes.of(Name(q)) == cls), None)
+    for k, s in enumerate(fn.body):
+        if found is not None:
+            break
+        if isinstance(s, Assign) and k not in fused and shapes.of(Name(s.target)) == cls:
+            found = (s.target, s)
+    if found is None:
+        return None
+    before = fn.body[:next(k for k, s in enumerate(fn.body) if s is found[1]) + 1] if found[1] is not None else []
+    if any(p in reads(t) or isinstance(t, (SetItem, Effect, Hook)) for t in walk(before)):
+        return None
+    return found
 
 
 class _Shapes:
-    """The class of a value in a region of shape S: SCALAR, (FULL, S) or (ROW, S)."""
+    """The class of a value in a region of shape S: SCALAR, (FULL, S), (ROW, S) or (FLAT, S)."""
 
-    def __init__(self, fn, sym, ndim, counts, mutated):
+    def __init__(self, fn, sym, ndim, counts, mutated, guesses=None):
         self.sym, self.ndim, self.mutated = sym, ndim, mutated
         self.of_symbol = {s: (FULL, s) for s, n in ndim.items() if n in (1, 2)}
         self.of_name: dict = {}  # names assigned several times, all at the top level, alike
         top = [s for s in fn.body if isinstance(s, Assign)]
         for _ in range(3):  # a name assigned several times: as its first assignment, if all agree
+            for p, v in (guesses or {}).items():  # a parameter guessed to have v's shape
+                if self.of(Name(v)) not in (None, SCALAR):
+                    self.of_name[p] = self.of(Name(v))
             seen: dict = {}
             for s in top:
                 c = self.classify(s)
@@ -137,28 +193,32 @@ class _Shapes:
             arrays = {c for c in cs if c != SCALAR}
             if not arrays:
                 return SCALAR
-            shape = {c[1] for c in arrays}
-            if len(shape) != 1:
-                return None
-            return (FULL if (FULL, *shape) in arrays else ROW, *shape)
-        if op in REDUCE and len(args) == 1 and set(kw) == {"axis", "keepdims"} \
-                and _last_axis(kw["axis"]) and kw["keepdims"] == Const(True):
-            return self._row_of(cs[0])
+            if len({c[1] for c in arrays}) != 1 or (len(arrays) > 1 and any(c[0] == FLAT for c in arrays)):
+                return None  # (n,) broadcasts along the last axis, not along rows
+            return min(arrays)  # "full" < "row": a row value broadcasts along its row
+        if op in REDUCE and len(args) == 1 and set(kw) in ({"axis"}, {"axis", "keepdims"}) \
+                and _last_axis(kw["axis"]) and kw.get("keepdims", Const(False)) in (Const(True), Const(False)):
+            return self._row_of(cs[0], flat=kw.get("keepdims") != Const(True))
+        if op is np.size and len(args) == 1 and not kw and cs[0] != SCALAR:
+            return SCALAR  # the region knows it from its extent
         if op is runtime.unbroadcast and len(args) == 2 and not kw:
             if cs[0] == cs[1]:
                 return cs[0]
             return cs[1] if cs[0] != SCALAR and self._row_of(cs[0]) == cs[1] else None
-        if op is runtime.unreduce and len(args) == 4 and not kw and _last_axis(args[2]) \
-                and args[3] == Const(True) and cs[0] != SCALAR and self._row_of(cs[1]) == cs[0]:
-            return cs[1]
+        if op is runtime.unreduce and len(args) == 4 and not kw and cs[1] != SCALAR:
+            if cs[0] == SCALAR and args[2] == Const(None):  # a number spread over `like`
+                return cs[1]
+            if cs[0] != SCALAR and _last_axis(args[2]) and args[3] in (Const(True), Const(False)) \
+                    and self._row_of(cs[1], flat=args[3] == Const(False)) == cs[0]:
+                return cs[1]
         if op is runtime.reduce_max_adjoint and len(args) == 5 and not kw and _last_axis(args[3]) \
                 and args[4] == Const(True) and cs[0] == cs[2] == self._row_of(cs[1]) and cs[0]:
             return cs[1]
         return None
 
-    def _row_of(self, c):
+    def _row_of(self, c, flat=False):
         if c != SCALAR and c is not None and c[0] == FULL and self.ndim.get(c[1]) == 2:
-            return (ROW, c[1])
+            return (FLAT if flat else ROW, c[1])
         return None
 
 
@@ -333,21 +393,21 @@ class _Region:
         self.extent_of = _sizing_array(stmts, shapes, shape, remat)
 
     # ---- values -------------------------------------------------------------------------
-    def index(self, row_only=False):
-        """An assignment of the current index (`(i, j)`, `(i, 0)` for a row value, `i` for
-        1-D) to a temporary, which the printer nests into the subscript."""
+    def index(self, kind=FULL):
+        """An assignment of the current index (`(i, j)`, `(i, 0)` for a ROW value, `i` for a
+        FLAT one or in 1-D) to a temporary, which the printer nests into the subscript."""
         tup = self.names.temp()
         self.index_temps.add(tup)
-        if len(self.idx) == 1:
+        if len(self.idx) == 1 or kind == FLAT:
             return Assign(tup, Prim(ops.identity, [Name(self.idx[0])])), Name(tup)
-        items = [Name(self.idx[0]), Const(0)] if row_only else [Name(i) for i in self.idx]
+        items = [Name(self.idx[0]), Const(0)] if kind == ROW else [Name(i) for i in self.idx]
         return Assign(tup, Prim(ops.make_tuple, items)), Name(tup)
 
     def element(self, v):
         """The value of `v` at the current element (in the open loop)."""
         if isinstance(v, Const) or self.shapes.of(v) == SCALAR:
             return v
-        if self.shapes.of(v)[0] == ROW:
+        if self.shapes.of(v)[0] in ROWS:
             return self.row_value(v)
         if v.id not in self.elem and v.id in self.remat and v.id not in self.targets:
             e = self.temp(v.id)  # recomputed: cheaper than storing and reading it
@@ -363,8 +423,10 @@ class _Region:
         return self.elem[v.id]
 
     def row_value(self, v):
+        if isinstance(v, Const) or self.shapes.of(v) == SCALAR:
+            return v
         if v.id not in self.rowval:  # a row value from before the region
-            at, tup = self.index(row_only=True)
+            at, tup = self.index(self.shapes.of(v)[0])
             e = self.temp(v.id, row=True)
             self.row[:0] = [at, Assign(e, Prim(operator.getitem, [v, tup]))]
             self.rowval[v.id], self.ready[v.id] = Name(e), 0
@@ -391,7 +453,7 @@ class _Region:
 
     def row_args(self, args):
         return [a for a in args if isinstance(a, Name) and self.shapes.of(a) not in (SCALAR, None)
-                and self.shapes.of(a)[0] == ROW]
+                and self.shapes.of(a)[0] in ROWS]
 
     # ---- statements ---------------------------------------------------------------------
     def emit(self) -> list:
@@ -405,16 +467,16 @@ class _Region:
         e = s.value
         args = [e] if isinstance(e, Name) else list(e.args)
         self.track_dtype(s)
-        if c == SCALAR:  # scalar arithmetic on values from before the region
-            self.hoisted.append(s)
-            return
         op = e.op if isinstance(e, Prim) else ops.identity
-        if c[0] == ROW:
+        if c == SCALAR:  # scalar arithmetic on values from before the region
+            self.hoisted += self.size_of(s, args[0]) if op is np.size else [s]
+            return
+        if c[0] in ROWS:
             if op in REDUCE or (op is runtime.unbroadcast and self.shapes.of(args[0])[0] == FULL):
                 self.reduce(s, REDUCE.get(op, operator.add), args[0])
-            elif op in COPIES or op is runtime.unbroadcast:
+            elif op in COPIES or op in (runtime.unbroadcast, runtime.unreduce):
                 self.rowval[s.target] = self.row_value(args[0])
-                self.ready[s.target] = self.ready.get(args[0].id, 0)
+                self.ready[s.target] = self.ready.get(getattr(args[0], "id", None), 0)
             else:
                 vals = [self.row_value(a) if a in self.row_args([a]) else a for a in args]
                 t = self.temp(s.target, row=True)
@@ -422,7 +484,7 @@ class _Region:
                 self.rowval[s.target], self.ready[s.target] = Name(t), self.gen + 1
             if s.target in self.needed:
                 self.stored.add(s.target)
-                at, tup = self.index(row_only=True)
+                at, tup = self.index(c[0])
                 self.row += [at, _like(s, SetItem(s.target, tup, self.rowval[s.target]))]
             return
         if op is runtime.reduce_max_adjoint:  # g * (x == ans) / count, count: a row sum
@@ -449,6 +511,14 @@ class _Region:
         at, tup = self.index()
         self.loop += [at, _like(s, SetItem(s.target, tup, self.elem[s.target]))]
 
+    def size_of(self, s, x) -> list:
+        """`s`: `n = np.size(x)`, computed from the extent (`x` need not exist)."""
+        if self.shapes.of(x)[0] == FULL:
+            return [_like(s, Assign(s.target, Prim(np.size, [Name(self.extent_of)])))]
+        shp = self.names.temp()
+        return [Assign(shp, Prim(ops.attribute, [Name(self.extent_of), Const("shape")])),
+                _like(s, Assign(s.target, Prim(operator.getitem, [Name(shp), Const(0)])))]
+
     def reduce(self, s, combine, x):
         self.open_loop(self.row_args([x]))
         acc = self.accumulate(s, combine, self.element(x), self.temp(s.target, row=True))
@@ -469,6 +539,8 @@ class _Region:
         args = [e] if isinstance(e, Name) else list(e.args[:1] if e.op in REDUCE else e.args)
         if isinstance(e, Prim) and (e.op in _SHAPE_ONLY or e.op is runtime.reduce_max_adjoint):
             args = args[:1]
+        if isinstance(e, Prim) and e.op is np.size:
+            args = []  # an int
         while any(isinstance(a, Name) and a.id in self.remat and a.id not in self.targets for a in args):
             args = [b for a in args for b in (self.remat[a.id].args if isinstance(a, Name) and a.id in self.remat
                                               and a.id not in self.targets else [a])]
@@ -488,7 +560,7 @@ class _Region:
         keep = self.stored | self.needed
         body = _drop_unneeded_stores(self.row, keep)
         used = {r for t in walk(body) for r in reads(t)}
-        body = _drop_unneeded_stores(body, keep, self.index_temps - used)
+        body = _drop_dead_values(_drop_unneeded_stores(body, keep, self.index_temps - used))
         reuse = self.reusable_buffers(body)
         alloc = []
         for t in sorted(keep & self.targets, key=[s.target for s in self.stmts].index):
@@ -500,10 +572,10 @@ class _Region:
                 continue
             shp = self.names.temp()
             alloc.append(Assign(shp, Prim(ops.attribute, [Name(self.extent_of), Const("shape")])))
-            if self.cls[t][0] == ROW:  # (n, 1)
+            if self.cls[t][0] in ROWS:  # (n, 1) or (n,)
                 n, rows = self.names.temp(), self.names.temp()
                 alloc += [Assign(n, Prim(operator.getitem, [Name(shp), Const(0)])),
-                          Assign(rows, Prim(ops.make_tuple, [Name(n), Const(1)]))]
+                          Assign(rows, Prim(ops.make_tuple, [Name(n)] + [Const(1)] * (self.cls[t][0] == ROW)))]
                 shp = rows
             alloc.append(Assign(t, Prim(runtime.empty_result, [Name(shp)] + deps + ([Const(0.0)] if floats else []))))
         if len(self.idx) == 2:
@@ -568,6 +640,31 @@ def _drop_unneeded_stores(stmts, keep, unused=frozenset()) -> list:
         if isinstance(s, For):
             s.body[:] = _drop_unneeded_stores(s.body, keep, unused)
         out.append(s)
+    return out
+
+
+def _drop_dead_values(stmts) -> list:
+    """Without the assignments whose values nothing reads (an accumulator's updates of itself
+    do not count) and the loops left empty: what only unneeded arrays were computed from."""
+    while True:
+        used = set()
+        for t in walk(stmts):
+            used.update(r for r in reads(t) if not (isinstance(t, Assign) and r == t.target))
+        dead = {t.target for t in walk(stmts) if isinstance(t, Assign) and t.target not in used}
+        if not dead:
+            return stmts
+        stmts = _without(stmts, dead)
+
+
+def _without(stmts, dead) -> list:
+    out = []
+    for s in stmts:
+        if isinstance(s, For):
+            s.body[:] = _without(s.body, dead)
+            if not s.body:
+                continue
+        if not (isinstance(s, Assign) and s.target in dead):
+            out.append(s)
     return out
 
 

@@ -257,7 +257,7 @@ _BINARY_SAME = {operator.add, operator.sub, operator.mul, operator.truediv, oper
 _LIKE_ARG = {_rt.unbroadcast: 1, _rt.broadcast_like: 1, _rt.unreduce: 1, _rt.reshape_like: 1,
              _rt.reduce_max_adjoint: 1, _rt.matmul_adjoint_a: 1, _rt.matmul_adjoint_b: 2,
              _rt.dot_adjoint_a: 1, _rt.dot_adjoint_b: 2}
-_SCALAR_RESULT = {len, float, int}
+_SCALAR_RESULT = {len, float, int, _np.size, _np.ndim}
 
 
 def infer_shapes(fn: Function, scalar_params=(), param_ndims=None) -> dict:

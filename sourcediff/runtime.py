@@ -32,7 +32,7 @@ import numpy as np
 __all__ = [
     # adjoint plumbing
     "zeros_like", "unbroadcast", "unbroadcast_shape", "broadcast_like", "add_at", "add_matmul_adjoint_a",
-    "tape_array", "empty_result", "reuse_result",
+    "tape_array", "empty_result", "reuse_result", "same_shape_or_fail", "ShapeGuessFailed",
     # reductions
     "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp",
     "unreduce", "reduce_max_adjoint",
@@ -114,6 +114,18 @@ def empty_result(shape, *operands):
     """An uninitialised array of ``shape`` with the dtype NumPy gives an element-wise operation
     on ``operands`` (Python scalars count weakly): the output of a fused loop."""
     return np.empty(shape, np.result_type(*operands))
+
+
+class ShapeGuessFailed(Exception):
+    """Raised by generated code that was specialised on two arrays having equal shapes (to
+    fuse the loops over them) when they do not: sourcediff then regenerates the code without
+    that guess and calls it instead."""
+
+
+def same_shape_or_fail(a, b):
+    """Raise ``ShapeGuessFailed`` unless arrays ``a`` and ``b`` have equal shapes."""
+    if np.shape(a) != np.shape(b):
+        raise ShapeGuessFailed("array shapes differ from the ones this code was specialised on")
 
 
 def reuse_result(buffer, *operands):
@@ -891,6 +903,13 @@ if numba is not None:
         dt = np.result_type(*[_dtype(t) if _is_array(t) else kinds.get(_dtype(t).kind, 0.0)
                               for t in operands])
         return lambda shape, *operands: np.empty(shape, dt)
+
+    @_ov(same_shape_or_fail)
+    def _ov_same_shape_or_fail(a, b):
+        def impl(a, b):
+            if a.shape != b.shape:
+                raise ShapeGuessFailed("array shapes differ from the ones this code was specialised on")
+        return impl
 
     @_ov(reuse_result)
     def _ov_reuse_result(buffer, *operands):

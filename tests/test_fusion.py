@@ -341,3 +341,130 @@ def test_fused_gradients_keep_float32(backend):
     want = sourcediff.grad(mlp_cost, (0, 1), backend="python")(W, V, X, Y)
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- rows without keepdims
+def row_loss(U, W):
+    P = U @ W
+    m = np.max(P, axis=1, keepdims=True)
+    lse = m + np.log(np.sum(np.exp(P - m), axis=1, keepdims=True))
+    return np.mean(np.sum(P * (lse - P), axis=1))
+
+
+def _assigned_but_never_read(src):
+    import ast
+    tree = ast.parse(src)
+    stored_names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return stored_names - loaded - {"i", "j"}
+
+
+def test_row_sums_without_keepdims_fuse_into_the_row_loop():
+    rng = np.random.default_rng(3)
+    U, W = rng.standard_normal((6, 4)), rng.standard_normal((4, 3))
+    g = sourcediff.grad(row_loss, (0, 1), backend="numba")
+    got = g(U, W)
+    src = g.source
+    # one loop over the rows holds the forward and backward sweeps of the loss
+    assert src.count("for i in range(") == 1 and "sd.sum(" not in src and "sd.unreduce(" not in src
+    assert "1 / P.shape[0]" in src  # np.size of the row sums, from the loop's extent
+    assert not _assigned_but_never_read(src)  # the unneeded row sums left no dead code
+    want = sourcediff.grad(row_loss, (0, 1), backend="python")(U, W)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    for k in (0, 1):
+        np.testing.assert_allclose(got[k], _central_differences(row_loss, [U, W], k), rtol=1e-6, atol=1e-8)
+
+
+def flat_times_full(A):
+    return np.sum(A * np.sum(A, axis=1) + np.exp(A))  # (n,) broadcasts along the last axis
+
+
+def test_row_sums_without_keepdims_never_broadcast_along_rows():
+    A = np.arange(9.0).reshape(3, 3) / 9  # square: a wrong broadcast would still run
+    got = sourcediff.grad(flat_times_full, backend="numba")(A)
+    np.testing.assert_allclose(got, _central_differences(flat_times_full, [A], 0), rtol=1e-6)
+    np.testing.assert_allclose(got, sourcediff.grad(flat_times_full, backend="python")(A), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- shape guesses
+def least_squares(w, X, y):
+    r = X @ w - y
+    return np.sum(r * r * 0.5 + np.tanh(r))
+
+
+@pytest.mark.parametrize("f", [mlp_cost, least_squares])
+def test_guessed_parameter_shapes_are_checked_and_fused(f):
+    rng = np.random.default_rng(1)
+    if f is mlp_cost:
+        args, wrt = _inputs(f)
+        wrong = [args[:3] + (args[3][:, :1].copy(),), args[:3] + (args[3][:1].copy(),)]
+    else:
+        args, wrt = (rng.standard_normal(3), rng.standard_normal((5, 3)), rng.standard_normal(5)), (0,)
+        wrong = [args[:2] + (np.array([0.3]),)]
+    g = sourcediff.grad(f, wrt, backend="numba")
+    py = sourcediff.grad(f, wrt, backend="python")
+    got = g(*args)
+    guessed = g.source
+    assert "sd.same_shape_or_fail(" in guessed
+    # after the check, the guessed parameter is read element by element in the fused loops
+    # (and for its dtype when allocating), never as a whole array
+    import re
+    lines = [line.split("#")[0] for line in guessed.splitlines()]
+    at = next(k for k, line in enumerate(lines) if "same_shape_or_fail" in line)
+    param = re.search(r"same_shape_or_fail\((\w+),", lines[at]).group(1)
+    uses = [line for line in lines[at + 1:] if re.search(rf"\b{param}\b", line)]
+    assert uses and all(f"{param}[" in line or "sd.empty_result(" in line or "sd.reuse_result(" in line
+                        for line in uses)
+    assert not any(re.search(rf"\b{param}\b", line) for line in lines[:at] if "def " not in line)
+    for a, b in zip(np.atleast_1d(*[got]) if len(wrt) == 1 else got, np.atleast_1d(*[py(*args)]) if len(wrt) == 1 else py(*args)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    for other in wrong:  # the guess fails: the same call pattern gets code without it
+        assert np.shape(other[-1]) != np.shape(args[-1])
+        want = py(*other)
+        for a, b in zip(*(([g(*other)], [want]) if len(wrt) == 1 else (g(*other), want))):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+        assert "same_shape_or_fail" not in g.source and g.backend == "numba"
+    for a, b in zip(*(([g(*args)], [py(*args)]) if len(wrt) == 1 else (g(*args), py(*args)))):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)  # and the first shapes still work
+
+
+def test_guess_fails_on_the_fast_path_too():
+    args, wrt = _inputs(mlp_cost)
+    g = sourcediff.grad(mlp_cost, wrt, backend="numba")
+    for _ in range(2):
+        g(*args)  # the second call takes the fast path
+    other = args[:3] + (np.full((1, 3), 0.25),)
+    for a, b in zip(g(*other), sourcediff.grad(mlp_cost, wrt, backend="python")(*other)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def reads_targets_early(W, X, Y):
+    s = np.sum(Y)
+    U = X @ W
+    return np.sum(Y * np.tanh(U) * np.exp(U)) / s
+
+
+def test_no_guess_where_the_parameter_is_read_before_it_could_be_checked():
+    rng = np.random.default_rng(2)
+    args = (rng.standard_normal((3, 2)), rng.standard_normal((4, 3)), rng.random((4, 2)) + 0.5)
+    g = sourcediff.grad(reads_targets_early, 0, backend="numba")
+    got = g(*args)
+    assert "same_shape_or_fail" not in g.source
+    np.testing.assert_allclose(got, _central_differences(reads_targets_early, list(args), 0), rtol=1e-6)
+
+
+def test_guess_ir_check_sits_after_the_first_array_of_that_shape():
+    # u = x @ w; t = exp(u) * y; z = t + u   (y: a parameter of unknown relation to u)
+    f = fn(["x", "w", "y"], [Assign("u", prim(operator.matmul, "x", "w")),
+                             Assign("t0", prim(np.exp, "u")), Assign("t", prim(operator.mul, "t0", "y")),
+                             Assign("z", prim(operator.add, "t", "u"))], ["z"])
+    fusion.fuse_elementwise(f, (), {"x": 2, "w": 2, "y": 2}, guess_shapes=True)
+    assert isinstance(f.body[1], Effect) and f.body[1].value.op is sd.same_shape_or_fail
+    assert [a.id for a in f.body[1].value.args] == ["y", "u"]
+    assert len(loops(f)) == 1
+    x, w, y = np.ones((2, 3)), np.full((3, 4), 0.1), np.arange(8.0).reshape(2, 4)
+    u = x @ w
+    np.testing.assert_allclose(run_ir(f, x, w, y), np.exp(u) * y + u, rtol=1e-15)
+    with pytest.raises(sd.ShapeGuessFailed):
+        run_ir(f, x, w, y[:1])
