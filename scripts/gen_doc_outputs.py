@@ -122,9 +122,10 @@ def blocks(doc: str) -> dict:
 
 
 def _fused_grad_source(f, wrt, pattern) -> str:
-    """The source `grad(f, backend="numba")` compiles for arguments of these ndims."""
+    """The source `grad(f, backend="numba")` compiles for arguments of these ndims (and the
+    scalar seed of the output's adjoint)."""
     from sourcediff.api import build
-    return build(f, list(wrt), "grad", len(wrt) == 1, pattern, fuse=True).source.rstrip()
+    return build(f, list(wrt), "grad", len(wrt) == 1, tuple(pattern) + (0,), fuse=True).source.rstrip()
 
 
 def _compiled_grad_source(f, wrt, args) -> str:

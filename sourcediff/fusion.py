@@ -38,7 +38,7 @@ import operator
 import numpy as np
 
 from . import ops, runtime
-from .ir import Assign, Const, Effect, For, Function, Hook, Name, Prim, SetItem, reads, walk
+from .ir import Assign, Const, Effect, For, Function, Hook, Name, Prim, SetItem, format_expr, names_in, reads, walk
 from .names import NameGen, names_taken
 from .optimize import SCALAR, _assignment_counts, infer_shapes
 
@@ -560,7 +560,7 @@ class _Region:
         keep = self.stored | self.needed
         body = _drop_unneeded_stores(self.row, keep)
         used = {r for t in walk(body) for r in reads(t)}
-        body = _drop_dead_values(_drop_unneeded_stores(body, keep, self.index_temps - used))
+        body = _drop_dead_values(_drop_overwritten_stores(_drop_unneeded_stores(body, keep, self.index_temps - used)))
         reuse = self.reusable_buffers(body)
         alloc = []
         for t in sorted(keep & self.targets, key=[s.target for s in self.stmts].index):
@@ -641,6 +641,24 @@ def _drop_unneeded_stores(stmts, keep, unused=frozenset()) -> list:
             s.body[:] = _drop_unneeded_stores(s.body, keep, unused)
         out.append(s)
     return out
+
+
+def _drop_overwritten_stores(stmts) -> list:
+    """Without the stores that a later store of the same loop body overwrites (same array,
+    same index) before anything reads the array: `P_bar[i, j] = a` then `P_bar[i, j] = a + b`."""
+    for loop in [t for t in walk(stmts) if isinstance(t, For)]:
+        index = {t.target: format_expr(t.value) for t in loop.body if isinstance(t, Assign)}
+        last, dead = {}, set()
+        for k, t in enumerate(loop.body):
+            for r in reads(t) if not isinstance(t, SetItem) else names_in([t.index, t.value]):
+                last = {key: at for key, at in last.items() if key[0] != r}
+            if isinstance(t, SetItem) and isinstance(t.index, Name) and t.index.id in index:
+                key = (t.target, index[t.index.id])
+                if key in last:
+                    dead.add(last[key])
+                last[key] = k
+        loop.body[:] = [t for k, t in enumerate(loop.body) if k not in dead]
+    return stmts
 
 
 def _drop_dead_values(stmts) -> list:
