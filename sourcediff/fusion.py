@@ -389,6 +389,7 @@ class _Region:
         self.loop, self.gen = None, 0     # the open element loop (its body) and its number
         self.elem, self.rowval, self.ready = {}, {}, {}
         self.stored, self.origin_of, self.index_temps = set(), {}, set()
+        self.hoisted_names: set = set()
         self.deps: dict = {}              # name -> (operands its dtype depends on, float result)
         self.extent_of = _sizing_array(stmts, shapes, shape, remat)
 
@@ -431,6 +432,17 @@ class _Region:
             self.row[:0] = [at, Assign(e, Prim(operator.getitem, [v, tup]))]
             self.rowval[v.id], self.ready[v.id] = Name(e), 0
         return self.rowval[v.id]
+
+    def invariant(self, vals) -> bool:
+        """Whether these operands are the same in every iteration (numbers from before)."""
+        return all(isinstance(v, Const) or v.id in self.hoisted_names or self.shapes.of(v) == SCALAR for v in vals)
+
+    def hoist(self, s, e) -> Name:
+        """Compute `e`, the same in every iteration, once before the loops."""
+        t = self.names.temp()
+        self.hoisted.append(_like(s, Assign(t, e)))
+        self.hoisted_names.add(t)
+        return Name(t)
 
     def temp(self, source: str, row: bool = False) -> str:
         t = self.names.temp()
@@ -479,9 +491,12 @@ class _Region:
                 self.ready[s.target] = self.ready.get(getattr(args[0], "id", None), 0)
             else:
                 vals = [self.row_value(a) if a in self.row_args([a]) else a for a in args]
-                t = self.temp(s.target, row=True)
-                self.row.append(_like(s, Assign(t, Prim(op, vals))))  # runs after the open loop
-                self.rowval[s.target], self.ready[s.target] = Name(t), self.gen + 1
+                if self.invariant(vals):
+                    self.rowval[s.target], self.ready[s.target] = self.hoist(s, Prim(op, vals)), 0
+                else:
+                    t = self.temp(s.target, row=True)
+                    self.row.append(_like(s, Assign(t, Prim(op, vals))))  # runs after the open loop
+                    self.rowval[s.target], self.ready[s.target] = Name(t), self.gen + 1
             if s.target in self.needed:
                 self.stored.add(s.target)
                 at, tup = self.index(c[0])
@@ -504,8 +519,12 @@ class _Region:
                 self.elem[s.target] = self.element(args[0])
                 t = None
             else:
-                t = self.temp(s.target)
-                self.loop.append(_like(s, Assign(t, Prim(op, [self.element(a) for a in args]))))
+                vals = [self.element(a) for a in args]
+                if self.invariant(vals):
+                    self.elem[s.target], t = self.hoist(s, Prim(op, vals)), None
+                else:
+                    t = self.temp(s.target)
+                    self.loop.append(_like(s, Assign(t, Prim(op, vals))))
         if t is not None:
             self.elem[s.target] = Name(t)
         at, tup = self.index()
