@@ -14,7 +14,7 @@ from . import backend as _backend
 from . import codegen, commoning, forward, fusion, optimize, reverse, runtime, second_order, subroutines, tapes
 from .check import finite_difference_grad, max_relative_error
 from .errors import SourceDiffError
-from .ir import Const, For, Prim, While, blocks_of, format_function
+from .ir import Assign, Const, For, Prim, While, blocks_of, format_function
 from .lower import lower_function
 from .names import NameGen, names_taken
 from .rules.registry import REGISTRY
@@ -99,7 +99,8 @@ def lowered(f, split: bool = False):
 def build(f, wrt_names: list, mode: str, single: bool, pattern=(), fuse: bool = False,
           guess_shapes: bool = False) -> Built:
     """Generate the source of one transformation.  `pattern` says, per positional argument of
-    the generated function, its ndim (the code is specialised on it).  `fuse`: for the Numba
+    the generated function, its ndim (the code is specialised on it); for "grad" with every
+    parameter a scalar, the output's adjoint is 1.0, not a parameter.  `fuse`: for the Numba
     backend, element-wise array statements become explicit loops (`fusion`); `guess_shapes`:
     over array parameters too that are guessed to have the shape of what they meet (the code
     raises `runtime.ShapeGuessFailed` if they do not)."""
@@ -114,6 +115,9 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=(), fuse: bool = 
     with _BUILD_LOCK:
         split = mode in ("reverse", "grad")
         primal = optimize.simplify_primal(copy.deepcopy(lowered(f, split)))
+        constant_seed = mode == "grad" and _scalars_only(pattern, len(primal.params))
+        if constant_seed:
+            pattern = tuple(pattern[:len(primal.params)]) + (0,) * len(primal.returns)
         taken = _all_names(primal)
         names = NameGen(taken)
         extra_functions = subroutines.generated_functions(primal, _subroutine_ir, split)
@@ -130,6 +134,9 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=(), fuse: bool = 
                 out.single_wrt = single
                 if mode == "grad":
                     _drop_scalar_value(out, scalars(out), ndims(out))
+                    if constant_seed:
+                        out.params = out.params[:len(primal.params)]
+                        out.body[:0] = [Assign(seed, Const(1.0)) for seed in rt.seed_params]
                 return _finish_reverse(out, {rt.bar(n) for n in rt.owned}, scalars(out), ndims(out),
                                        list(wrt_names) + list(rt.seed_params))
             # scalar maths in loops: recompute it in the backward sweep (no tape, and maybe no
@@ -178,6 +185,12 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=(), fuse: bool = 
         src, extra = codegen.generate([out] + extra_functions, comment_word=word,
                                       keep_tangent_lines=(mode == "forward"))
         return Built(src, extra, out.name, out, recursive=recursive)
+
+
+def _scalars_only(pattern: tuple, n_params: int) -> bool:
+    """Whether `pattern` makes every parameter a scalar: then `grad`'s code has no parameter
+    for the output's adjoint (the constant 1.0 instead: one argument less per call)."""
+    return len(pattern) >= n_params and all(nd == 0 for nd in pattern[:n_params])
 
 
 def _finish_reverse(out, owned, scalar_params, param_ndims, float_params, carry: bool = True):
@@ -257,20 +270,19 @@ _all_names = names_taken  # every name a function binds (used by scripts/gen_doc
 
 
 # ----------------------------------------------------------------------------- argument checks
-def _bind_args(f, params, args, kwargs, extra: int = 0) -> list:
+def _bind_args(comp: _Compiled, args, kwargs, extra: int = 0) -> list:
     """Positional argument list in parameter order (defaults filled in)."""
+    f, params = comp.f, comp.params
     if kwargs:
-        sig = inspect.signature(f)
         try:
-            ba = sig.bind(*args, **kwargs)
+            ba = comp.signature().bind(*args, **kwargs)
         except TypeError as exc:
             raise SourceDiffError(f"{f.__qualname__}(): {exc}") from None
         ba.apply_defaults()
         return [ba.arguments[p] for p in params]
     if len(args) != len(params):
-        sig = inspect.signature(f)
         try:
-            ba = sig.bind(*args)
+            ba = comp.signature().bind(*args)
         except TypeError as exc:
             raise SourceDiffError(f"{f.__qualname__}() expects {len(params)} arguments {tuple(params)}"
                                   f"{' plus ' + str(extra) + ' more' if extra else ''}: {exc}") from None
@@ -387,8 +399,17 @@ class _Compiled:
             return None
         return self._modules[self._last].backend_for(self.built.entry)
 
+    def signature(self) -> inspect.Signature:
+        """`inspect.signature(f)` (slow), cached while f's defaults are the same objects."""
+        f = self.f
+        defaults = (getattr(f, "__defaults__", None), getattr(f, "__kwdefaults__", None))
+        cached = self.__dict__.get("_signature")
+        if cached is None or cached[0] is not defaults[0] or cached[1] is not defaults[1]:
+            cached = self._signature = (*defaults, inspect.signature(f))
+        return cached[2]
+
     def prepare(self, args, kwargs, fname, extra=0):
-        vals = _bind_args(self.f, self.params, args, kwargs, extra)
+        vals = _bind_args(self, args, kwargs, extra)
         positions = self.__dict__.get("_positions")
         if positions is None:
             positions = self._positions = [self.params.index(w) for w in self.wrt_names]
@@ -484,8 +505,22 @@ class _Transformed:
         self.__qualname__ = name
         self.__doc__ = f"{name}: generated by sourcediff ({compiled.mode} mode)"
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
         return self._call(*args, **kwargs)
+
+    def _set_call(self, call) -> None:
+        """Make calling this object run `call(self, *args, **kwargs)` (a fast path, one Python
+        frame: it lives on a class of the object's own), or `self._call` again for None."""
+        cls = type(self)
+        if "_own_class" not in cls.__dict__:
+            if call is None:
+                return
+            cls = self.__class__ = type(cls.__name__, (cls,), {"_own_class": True})
+        if call is None:
+            if "__call__" in cls.__dict__:
+                del cls.__call__
+        elif cls.__dict__.get("__call__") is not call:
+            cls.__call__ = call
 
     @property
     def source(self) -> str:
@@ -551,12 +586,46 @@ def _then_float32(fn):
     return call
 
 
-def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
-    # canonical argument key -> (entry point, seeds, pattern): later calls with arguments of
-    # the same kinds skip binding, checks and normalisation (they would change nothing)
+_FAST_CALL_MAKERS: dict = {}
+_FAST_TYPES = (float, int, np.float64)  # the argument types fast calls take
+_MISSING = object()
+
+
+def _fast_call(types: tuple, to_float: tuple, entry, seeds: list, post=None):
+    """A `__call__(self, *args, **kwargs)` for exactly `len(types)` positional arguments of
+    the scalar types `types`: `entry(*args, *seeds)` with `float(a)` for the arguments
+    flagged in `to_float` (what input normalisation does), through `post` if given; anything
+    else goes to the general path `self._call`.  Generated per arity: named parameters and
+    `type(a) is t` tests are the cheapest checks there are (no tuple or key to build)."""
+    n, m = len(types), len(seeds)
+    make_key = (to_float, m, post is None)
+    make = _FAST_CALL_MAKERS.get(make_key)
+    if make is None:
+        a = [f"a{i}" for i in range(n)]
+        t = [f"t{i}" for i in range(n)]
+        s = [f"s{j}" for j in range(m)]
+        call = f"entry({', '.join([f'float({x})' if c else x for x, c in zip(a, to_float)] + s)})"
+        src = (f"def make(entry, post, {', '.join(t + s)}):\n"
+               f"    def __call__(self, {', '.join(x + '=MISSING' for x in a)}, /, *rest, **kwargs):\n"
+               f"        if {' and '.join(f'type({x}) is {y}' for x, y in zip(a, t))} and not rest and not kwargs:\n"
+               f"            return {call if post is None else f'post({call})'}\n"
+               f"        return self._call(*[x for x in ({', '.join(a)},) if x is not MISSING], *rest, **kwargs)\n"
+               f"    return __call__\n")
+        namespace = {"MISSING": _MISSING}
+        exec(compile(src, "<sourcediff fast call>", "exec"), namespace)  # noqa: S102 - no user text
+        make = _FAST_CALL_MAKERS[make_key] = namespace["make"]
+    return make(entry, post, *types, *seeds)
+
+
+def _reverse_call(comp: _Compiled, fname: str, want_value: bool, name: str) -> _Transformed:
+    """The `_Transformed` of grad / value_and_grad.  Calls go through a cache: canonical
+    argument key -> (entry point, seeds, pattern, value dropped?, fast call): later calls
+    with arguments of the same kinds skip binding, checks and normalisation (they would
+    change nothing).  After a call with scalars only (float, int, np.float64), calls with the
+    same types skip even the cache (`_fast_call`) until a call with other arguments."""
     fast: dict = {}
 
-    def finish(result, value_dropped):
+    def finish(result, value_dropped=False):
         if value_dropped:  # the output was proved scalar when generating the code
             return _copy_aliases(result) if type(result) is tuple else result
         value, grads = result
@@ -569,36 +638,45 @@ def _reverse_call(comp: _Compiled, fname: str, want_value: bool):
         return (value, grads) if want_value else grads
 
     def run(*args, **kwargs):
-        if not kwargs:  # scalars only: their types are the key (never a tuple with arrays)
-            hit = fast.get(tuple(map(type, args)))
-            if hit is not None:
-                entry, seeds, comp._last, value_dropped = hit
-                if value_dropped:  # scalar gradients of scalars: nothing to check or copy
-                    return entry(*args, *seeds)
-                return finish(entry(*args, *seeds), value_dropped)
+        out._set_call(None)  # a fast call for other types would not update comp._last
         key = None if kwargs else _canonical_key(args)
         hit = fast.get(key) if key is not None else None
         if hit is not None:
-            entry, seeds, comp._last, value_dropped = hit
+            entry, seeds, comp._last, value_dropped, call = hit
             try:
-                return finish(entry(*args, *seeds), value_dropped)
+                result = entry(*args, *seeds)
             except runtime.ShapeGuessFailed:  # the general path regenerates the code
                 del fast[key]
-        vals = comp.prepare(args, kwargs, fname)
-        n_out = comp.__dict__.get("_n_out")
-        if n_out is None:
-            n_out = comp._n_out = comp.built.function.n_primal
-        single_precision = _single_precision(vals)
-        seeds = [np.float32(1.0) if single_precision else 1.0] * n_out
-        result = comp.call(vals + seeds)
-        value_dropped = getattr(comp.built.function, "value_dropped", False)
-        if key is not None and len(vals) == len(args) and all(v is a for v, a in zip(vals, args)):
-            entry = _compiled_function(comp._entry_cache[comp._last])
-            if single_precision:
-                entry = _then_float32(entry)
-            fast[key] = (entry, seeds, comp._last, value_dropped)
-        return finish(result, value_dropped)
-    return run
+                hit = None
+        if hit is None:
+            vals = comp.prepare(args, kwargs, fname)
+            n_out = comp.__dict__.get("_n_out")
+            if n_out is None:
+                n_out = comp._n_out = comp.built.function.n_primal
+            single_precision = _single_precision(vals)
+            if comp.mode == "grad" and _scalars_only(_pattern(vals), len(vals)):
+                seeds = []  # the generated code seeds with the constant 1.0
+            else:
+                seeds = [np.float32(1.0) if single_precision else 1.0] * n_out
+            result = comp.call(vals + seeds)
+            value_dropped = getattr(comp.built.function, "value_dropped", False)
+            call = None
+            if not kwargs and len(vals) == len(args):
+                entry = _compiled_function(comp._entry_cache[comp._last])
+                same = [v is a for v, a in zip(vals, args)]
+                if all(type(a) in _FAST_TYPES and (k or (type(a) is np.float64 and type(v) is float))
+                       for v, a, k in zip(vals, args, same)):
+                    call = _fast_call(tuple(map(type, args)), tuple(not k for k in same), entry, seeds,
+                                      None if value_dropped else finish)
+                if key is not None and all(same):
+                    fast[key] = (_then_float32(entry) if single_precision else entry, seeds, comp._last,
+                                 value_dropped, call)
+        result = finish(result, value_dropped)
+        out._set_call(call)
+        return result
+
+    out = _Transformed(comp, run, name)  # run switches its calls (`_set_call`)
+    return out
 
 
 def grad(f, wrt=0, *, mode: str = "reverse", backend: str = "auto"):
@@ -618,7 +696,7 @@ def grad(f, wrt=0, *, mode: str = "reverse", backend: str = "auto"):
         return forward_grad(f, names, single, backend)
     _check_mode(mode)
     comp = _Compiled(f, names, single, "grad", backend)
-    out = _Transformed(comp, _reverse_call(comp, "grad", False), f"grad_{f.__name__}")
+    out = _reverse_call(comp, "grad", False, f"grad_{f.__name__}")
     out.kind = "grad"
     return out
 
@@ -715,7 +793,7 @@ def value_and_grad(f, wrt=0, *, mode: str = "reverse", backend: str = "auto"):
         return g
     _check_mode(mode)
     comp = _Compiled(f, names, single, "reverse", backend)
-    return _Transformed(comp, _reverse_call(comp, "value_and_grad", True), f"value_and_grad_{f.__name__}")
+    return _reverse_call(comp, "value_and_grad", True, f"value_and_grad_{f.__name__}")
 
 
 def vjp(f, wrt=0, *, backend: str = "auto"):

@@ -316,3 +316,91 @@ def test_fast_call_path_keeps_checks_and_conversions():
         g(1, 2)  # an int where the derivative is taken: refused, fast path or not
     with pytest.raises(sourcediff.SourceDiffError, match="integer"):
         g(np.arange(3), 2)
+
+
+def neuron(w, x, k):
+    return 0.5 * (np.sum(np.tanh(w * x)) - k) ** 2
+
+
+def neuron_grad(w, x, k):
+    s = np.sum(np.tanh(w * x)) - k
+    return np.sum(s * x * (1 - np.tanh(w * x) ** 2))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fast_call_follows_argument_kinds(backend):
+    g = sourcediff.grad(neuron, "w", backend=backend)
+    vg = sourcediff.value_and_grad(neuron, "w", backend=backend)
+    xs = np.linspace(-1.0, 1.0, 5)
+    calls = [((0.3, 0.7, 0.2), {}), ((0.3, 0.7, 2), {}), ((np.float64(0.3), 0.7, 0.2), {}),
+             ((0.3, xs, 0.2), {}), ((np.float32(0.3), xs.astype(np.float32), 1), {}),
+             ((0.3, xs[::2], 0.2), {}), ((0.3,), {"x": 0.7, "k": 0.2}), ((0.3, 0.7), {"k": 2}),
+             ((), {"w": 0.3, "x": xs, "k": 0.2})]
+    for _ in range(3):  # first calls, cached entries, fast calls
+        for args, kwargs in calls:
+            want = neuron_grad(*args, **kwargs)
+            for got in (g(*args, **kwargs), g(*args, **kwargs), vg(*args, **kwargs)[1], vg(*args, **kwargs)[1]):
+                np.testing.assert_allclose(got, want, rtol=1e-5 if np.float32 in map(type, args) else 1e-12)
+            np.testing.assert_allclose(vg(*args, **kwargs)[0], neuron(*args, **kwargs), rtol=1e-6)
+            x = kwargs["x"] if "x" in kwargs else args[1]
+            assert ("sd.unbroadcast(" in g.source) == (np.ndim(x) > 0)  # the code of this call
+    with pytest.raises(sourcediff.SourceDiffError, match="integer"):
+        g(1, 0.7, 0.2)  # an int where the derivative is taken
+    with pytest.raises(sourcediff.SourceDiffError, match="expects 3 arguments"):
+        g(0.3, 0.7, 0.2, 0.1)
+    with pytest.raises(sourcediff.SourceDiffError, match="missing"):
+        g(0.3, 0.7)
+    with pytest.raises(sourcediff.SourceDiffError, match="multiple values"):
+        g(0.3, 0.7, 0.2, w=0.3)
+    for _ in range(2):
+        assert np.isclose(g(0.3, 0.7, 0.2), neuron_grad(0.3, 0.7, 0.2), rtol=1e-12) and g.backend == backend
+    assert "__call__" in type(g).__dict__  # scalars of the same types again: the fast call
+
+
+def spread(x):
+    return x * np.ones(3)
+
+
+def named_self(self, other):
+    return self * other
+
+
+def test_fast_call_keeps_value_checks_and_any_parameter_name():
+    vg = sourcediff.value_and_grad(spread, backend="python")
+    for _ in range(3):
+        with pytest.raises(sourcediff.SourceDiffError, match="return one scalar"):
+            vg(0.5)
+    g = sourcediff.grad(named_self, "self", backend="python")
+    for _ in range(2):
+        assert g(2.0, 3.0) == 3.0 and g(self=2.0, other=4.0) == 4.0 and g(2.0, other=5.0) == 5.0
+
+
+def scaled_by_int(x, n):
+    return 3 * x * n
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_grad_of_scalars_seeds_with_a_constant(backend):
+    g = sourcediff.grad(scaled_by_int, "x", backend=backend)
+    for x in (2.0, np.float64(2.0)):  # np.float64 is converted to float, fast call or not
+        for _ in range(2):
+            got = g(x, 4)
+            assert got == 12.0 and type(got) is float  # a float, though 3 * n is an int
+    assert "def scaled_by_int_grad(x, n):" in g.source  # the seed is 1.0 in the code
+    g = sourcediff.grad(neuron, "w", backend=backend)
+    np.testing.assert_allclose(g(0.3, np.ones(2), 1), neuron_grad(0.3, np.ones(2), 1), rtol=1e-12)
+    assert "def neuron_grad(w, x, k, " in g.source  # arrays: the seed stays a parameter
+
+
+def with_default(x, k=2.0):
+    return k * x * x
+
+
+def test_keyword_calls_see_changed_defaults():
+    g = sourcediff.grad(with_default, backend="python")
+    assert g(x=1.5) == 6.0 and g(1.5) == 6.0
+    try:
+        with_default.__defaults__ = (3.0,)
+        assert g(x=1.5) == 9.0 and g(1.5) == 9.0
+    finally:
+        with_default.__defaults__ = (2.0,)
