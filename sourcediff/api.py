@@ -541,8 +541,13 @@ def _seed_for(value):
 
 
 def _copy_aliases(grads, inputs=()):
-    if type(grads) is not tuple or (not inputs and (len(grads) < 2 or np.ndarray not in map(type, grads))):
+    """`grads` with a copy of each array that is also an earlier one or one of `inputs` (the
+    generated code may return one array for two gradients, or an input it passed through)."""
+    if type(grads) is not tuple:
         return grads
+    if not inputs and (len(grads) < 2 or (grads[0] is not grads[1] if len(grads) == 2
+                                          else len(set(map(id, grads))) == len(grads))):
+        return grads  # no two the same object
     seen = [id(x) for x in inputs]
     out = []
     for gr in grads:

@@ -186,6 +186,8 @@ def optimize(fn: Function, owned: set = frozenset(), scalar_params=(), param_ndi
     propagate_copies(fn)
     drop_copy_backs(fn.body)
     eliminate_dead_code(fn)
+    if earliest_like_args(fn, scalar_params, param_ndims):
+        eliminate_dead_code(fn)
     if in_place is None:
         in_place = getattr(fn, "single_wrt", None) is not None
     if in_place:
@@ -329,6 +331,50 @@ def infer_shapes(fn: Function, scalar_params=(), param_ndims=None) -> dict:
                 if s.target not in assigned_twice or old is None:
                     sym[s.target] = new
     return sym
+
+
+_SHAPE_ONLY_ARG = {_rt.unbroadcast: 1, _rt.unreduce: 1}  # arguments read only for their shape
+
+
+def earliest_like_args(fn: Function, scalar_params=(), param_ndims=None) -> bool:
+    """A value read only as the argument that `unbroadcast`/`unreduce` read for its shape is
+    replaced there by the first value known to have that shape (a parameter, or an earlier
+    top-level value assigned once), and its computation becomes dead code:
+    `sd.unreduce(g, x * 3.0, None, False)` reads `x` instead of computing `x * 3.0`.
+    Whether anything changed."""
+    sym = infer_shapes(fn, scalar_params, param_ndims)
+    counts, _ = _assignment_counts(fn)
+
+    def like_arg(s):  # the position of the shape-only argument of `s`, if it is a name
+        e = s.value if isinstance(s, Assign) else None
+        k = _SHAPE_ONLY_ARG.get(e.op) if isinstance(e, Prim) else None
+        return k if k is not None and len(e.args) > k and isinstance(e.args[k], Name) else None
+
+    reads_of: dict = {}
+    for r in [r for s in _walk(fn.body) for r in reads(s)] + [v.id for v in fn.returns if isinstance(v, Name)]:
+        reads_of[r] = reads_of.get(r, 0) + 1
+    for s in _walk(fn.body):
+        if like_arg(s) is not None:
+            reads_of[s.value.args[like_arg(s)].id] -= 1  # what is left: reads for the value
+    first: dict = {}
+    changed = False
+
+    def known(name):
+        shape = sym.get(name)
+        if counts.get(name) == 1 and shape not in (None, SCALAR) and shape[0] != "multi":
+            first.setdefault(shape, name)
+
+    for p in fn.params:
+        known(p)
+    for top in fn.body:
+        for s in _walk([top]):
+            k = like_arg(s)
+            if k is not None and reads_of[s.value.args[k].id] == 0 and sym.get(s.value.args[k].id) in first:
+                s.value.args[k] = Name(first[sym[s.value.args[k].id]])
+                changed = True
+        if isinstance(top, Assign):
+            known(top.target)
+    return changed
 
 
 def drop_same_shape_unbroadcast(fn: Function, scalar_params=(), param_ndims=None) -> None:

@@ -420,3 +420,39 @@ def test_mean_adjoint_computes_no_mean_for_its_size():
     assert "np.size(sd.mean" not in src and "np.size(np.mean" not in src
     for backend in ("python", "numba"):
         np.testing.assert_allclose(sourcediff.grad(f, backend=backend)(x), x, rtol=1e-14)  # d/dx mean(sum x^2) = 2x/2
+
+
+# ----------------------------------------------------------------------------- shape-only arguments
+def _like_ir(extra_use=False, shape_of_t=None):
+    body = [Assign("t", prim(operator.mul, "x", C(3.0))),
+            Assign("g", Prim(sd.unreduce, [N("s"), N("t"), C(None), C(False)]))]
+    if extra_use:
+        body.append(Assign("u", prim(operator.add, "t", "g")))
+    return fn(["x", "s"], body, ["u" if extra_use else "g"])
+
+
+def test_value_read_only_for_its_shape_is_not_computed():
+    f = _like_ir()
+    assert optimize.earliest_like_args(f, ("s",), {"x": 1, "s": 0})
+    optimize.eliminate_dead_code(f)
+    assert body_text(f) == ["    g = sourcediff.runtime.unreduce(s, x, None, False)", "    return g"]
+
+
+def test_value_also_read_for_its_value_is_kept():
+    f = _like_ir(extra_use=True)
+    before = body_text(f)
+    assert not optimize.earliest_like_args(f, ("s",), {"x": 1, "s": 0})
+    assert body_text(f) == before
+
+
+def test_gradient_computes_no_array_for_a_shape():
+    def f(x, y):
+        return np.sum(x * 3.0) + np.sum(np.sin(y) * 2.0)
+    x, y = np.linspace(0.0, 1.0, 4), np.linspace(1.0, 2.0, 4)
+    for backend in ("python", "numba"):
+        g = sourcediff.grad(f, (0, 1), backend=backend)
+        gx, gy = g(x, y)
+        code = "\n".join(line.split("#")[0] for line in g.source.splitlines())
+        assert "x * 3.0" not in code and "np.sin(y) * 2.0" not in code
+        np.testing.assert_allclose(gx, np.full(4, 3.0), rtol=1e-15)
+        np.testing.assert_allclose(gy, 2.0 * np.cos(y), rtol=1e-14)
