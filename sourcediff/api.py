@@ -381,6 +381,8 @@ class _Compiled:
         self._last = pattern
         fn = self._entry_cache.get(pattern) if hasattr(self, "_entry_cache") else None
         if fn is None:
+            if _wrong_guess_between_arguments(self.built_for(pattern).function, args):
+                self._wrong_guesses.add(pattern)  # known before compiling the guessed code
             mod = self.module(pattern)
             fn = mod.functions[self.built_for(pattern).entry]
             self.__dict__.setdefault("_entry_cache", {})[pattern] = fn
@@ -416,6 +418,14 @@ class _Compiled:
         for w, k in zip(self.wrt_names, positions):
             _check_float(w, vals[k], fname)
         return list(_backend.normalize_args(vals, positions))
+
+
+def _wrong_guess_between_arguments(fn, args) -> bool:
+    """Whether `fn` checks that two of its parameters have equal shapes (a fusion guess,
+    `runtime.same_shape_or_fail`) which these arguments do not have."""
+    at = {p: k for k, p in enumerate(fn.params)}
+    return any(p in at and w in at and np.shape(args[at[p]]) != np.shape(args[at[w]])
+               for p, w in getattr(fn, "shape_checks", ()))
 
 
 def _single_precision(vals) -> bool:

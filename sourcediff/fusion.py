@@ -98,6 +98,7 @@ def fuse_elementwise(fn: Function, scalar_params=(), param_ndims=None, guess_sha
     for p, (w, after) in checks.items():
         at = 0 if after is None else next(k for k, s in enumerate(fn.body) if s is after) + 1
         fn.body.insert(at, Effect(Prim(runtime.same_shape_or_fail, [Name(p), Name(w)])))
+    fn.shape_checks = [(p, w) for p, (w, _) in checks.items()]  # what the code checks
 
 
 def _shape_guesses(fn: Function, shapes, counts, mutated) -> dict:

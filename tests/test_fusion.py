@@ -472,3 +472,22 @@ def test_guess_ir_check_sits_after_the_first_array_of_that_shape():
     np.testing.assert_allclose(run_ir(f, x, w, y), np.exp(u) * y + u, rtol=1e-15)
     with pytest.raises(sd.ShapeGuessFailed):
         run_ir(f, x, w, y[:1])
+
+
+def outer_sum(x, y):
+    return np.sum(np.exp(x + y) * y)
+
+
+def test_guess_between_two_arguments_is_checked_before_compiling(monkeypatch):
+    loaded = []
+    real_load = backend.load
+    monkeypatch.setattr(api._backend, "load", lambda source, **kw: loaded.append(source) or real_load(source, **kw))
+    x, y = np.linspace(0.0, 0.5, 3).reshape(3, 1), np.linspace(-0.5, 0.5, 4).reshape(1, 4)
+    g = sourcediff.grad(outer_sum, (0, 1), backend="numba")
+    got = g(x, y)
+    assert loaded and not any("same_shape_or_fail" in src for src in loaded)  # never compiled
+    assert "same_shape_or_fail" in api.build(outer_sum, ["x", "y"], "grad", False, (2, 2, 0), True, True).source
+    want = sourcediff.grad(outer_sum, (0, 1), backend="python")(x, y)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    np.testing.assert_allclose(got[0], _central_differences(outer_sum, [x, y], 0), rtol=1e-6)
