@@ -44,6 +44,25 @@ if THREADS is not None and THREADS.isdigit() and int(THREADS) > 0:
                                    " intra_op_parallelism_threads=1").strip()
 else:
     THREADS = None
+
+
+def _keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory in the process (arrays up to 32 MiB from the heap, no
+    trimming below 1 GiB) instead of returning it to the system: every new large array
+    then page-faults on first touch (~1.5 us per 4 KiB page on a VM), which costs every
+    NumPy/Numba peer ~6 ms per mlp_large gradient.  JAX and PyTorch have allocators of their
+    own that keep memory.  True if it worked (Linux with glibc)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
+    except (OSError, AttributeError):
+        return False
+
+
+# ``--keep-freed-memory`` acts in this process only (the start-up children run as users do)
+KEEP_FREED = "--keep-freed-memory" in sys.argv[1:] and _keep_freed_memory()
 if "--quick" in sys.argv[1:]:   # smoke run: cache the hand-written Numba code on disk
     os.environ.setdefault("SOURCEDIFF_BENCH_NUMBA_CACHE", "1")
 
@@ -569,7 +588,8 @@ def run(opts):
         meta=dict(date=datetime.datetime.now().isoformat(timespec="seconds"),
                   quick=st.quick, size=st.size, rtol=RTOL, versions=versions(),
                   machine=machine_info(), wall_time=time.perf_counter() - t_start,
-                  threads=THREADS, loadavg_start=load_start, loadavg_end=_loadavg(),
+                  threads=THREADS, keep_freed_memory=KEEP_FREED,
+                  loadavg_start=load_start, loadavg_end=_loadavg(),
                   settings={k: v for k, v in vars(st).items()},
                   command=" ".join([os.path.basename(sys.executable)] + sys.argv)),
         workloads={n: W.get(n).description for n in names},
@@ -706,6 +726,10 @@ def report_markdown(res):
         out.append("")
     if meta.get("threads"):
         out.append("Threads: %s (BLAS, OpenMP, Numba, torch, XLA)." % meta["threads"])
+        out.append("")
+    if meta.get("keep_freed_memory"):
+        out.append("Allocator: freed memory kept in the process (`--keep-freed-memory`: "
+                   "glibc `mallopt`), for every peer.")
         out.append("")
     # compact matrix: workloads x peers
     peers = [p for p in res["peers"] if p not in res["skipped_peers"]]
@@ -852,6 +876,9 @@ def main(argv=None):
     ap.add_argument("--threads", metavar="N", type=int, default=None,
                     help="limit BLAS/OpenMP/Numba/torch/XLA threads to N (set before the "
                          "libraries load; steadier numbers on a shared machine)")
+    ap.add_argument("--keep-freed-memory", action="store_true",
+                    help="keep freed memory in the process (glibc mallopt) instead of returning "
+                         "it to the system: large arrays stop page-faulting on every call")
     ap.add_argument("--budget", type=float, default=None,
                     help="wall-time budget in seconds (default 900, --quick 60)")
     opts = ap.parse_args(argv)
