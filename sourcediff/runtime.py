@@ -22,6 +22,13 @@ Numba notes (what the overloads do NOT cover; the NumPy versions do):
 * ``add_at`` indices: int, slice, tuple of ints/slices, a 1-D int or bool array (into the
   first axis), or a pair of 1-D int arrays into a 2-D array.
 * ``transpose`` axes must be a tuple. ``einsum``/``tensordot`` are not provided.
+* Structural helpers (end of this module): ``inner``/``outer``/``kron`` and their adjoints
+  take 1-D/2-D operands; ``diagonal``/``trace``/``diag`` adjoints a 2-D array with constant
+  axes (no 3-D diagonals or traces); ``det``/``inv``/``solve`` adjoints single matrices (no
+  stacks: Numba's ``np.linalg`` is 2-D only); ``roll`` takes an int shift with an int or no
+  axis, or tuples of both (not a tuple shift with an int axis); ``repeat``/``tile`` take int
+  or int-sequence counts; ``pad`` only constant mode with a scalar ``constant_values``;
+  ``stack_values`` items of one type (``np.array([x, 2])`` of a float and an int is not).
 """
 
 import builtins
@@ -2128,3 +2135,692 @@ if numba is not None:
                 a += b
             return impl
         return None
+
+
+# =======================================================================================
+# Structural operations under Numba: products (vdot/outer/inner/kron), diagonals and
+# traces, moveaxis/roll/repeat, det/inv/solve.  First the NumPy versions of the forward
+# helpers that rules spell instead of NumPy functions Numba lacks (np.inner, np.diagonal,
+# n-D np.vdot), then the overloads of those and of the adjoint helpers above.
+# =======================================================================================
+
+def vdot(a, b):
+    """``np.vdot(a, b)`` (Numba's ``np.vdot`` takes 1-D operands only)."""
+    return np.vdot(a, b)
+
+
+def inner(a, b):
+    """``np.inner(a, b)``."""
+    return np.inner(a, b)
+
+
+def inner_adjoint_a(g, a, b):
+    return einsum_adjoint(g, inner_spec(np.ndim(a), np.ndim(b)), 0, a, b)
+
+
+def inner_adjoint_b(g, a, b):
+    return einsum_adjoint(g, inner_spec(np.ndim(a), np.ndim(b)), 1, a, b)
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """``np.diagonal(a, offset, axis1, axis2)``."""
+    return np.diagonal(a, offset, axis1, axis2)
+
+
+def tile(A, reps):
+    """``np.tile(A, reps)``."""
+    return np.tile(A, reps)
+
+
+def repeat(a, repeats, axis=None):
+    """``np.repeat(a, repeats, axis)``."""
+    return np.repeat(a, repeats, axis)
+
+
+def roll(a, shift, axis=None):
+    """``np.roll(a, shift, axis)``."""
+    return np.roll(a, shift, axis)
+
+
+if numba is not None:
+
+    def _unsupported(what):
+        raise TypingError(f"sourcediff.runtime: {what} is not supported under Numba "
+                          "(backend='auto' runs this gradient with NumPy)")
+
+    def _arrays(*ts):
+        return builtins.all(_is_array(t) for t in ts)
+
+    def _float_dt(t):
+        """dtype of a float adjoint built for operand type ``t`` (``result_type(t, float)``)."""
+        return np.result_type(_dtype(t), np.float64).type
+
+    # ---- products ----------------------------------------------------------------------
+
+    @_ov(vdot)
+    def _ov_vdot(a, b):
+        if not _arrays(a, b):
+            return None
+        return lambda a, b: matmul(np.conj(np.ravel(a)), np.ravel(b))
+
+    @_ov(vdot_adjoint)
+    def _ov_vdot_adjoint(g, b, a):
+        if not _arrays(a, b):
+            return None
+        return lambda g, b, a: (g * np.ravel(b)).reshape(a.shape)
+
+    @_ov(outer_adjoint_a)
+    def _ov_outer_adjoint_a(g, a, b):
+        if not _arrays(g, a, b):
+            return None
+        return lambda g, a, b: matmul(g, np.ravel(b)).reshape(a.shape)
+
+    @_ov(outer_adjoint_b)
+    def _ov_outer_adjoint_b(g, a, b):
+        if not _arrays(g, a, b):
+            return None
+        return lambda g, a, b: matmul(np.ravel(a), g).reshape(b.shape)
+
+    # np.inner(a, b) is a * b with a scalar, else a @ b.T (1-D/2-D operands, as matmul)
+    @_ov(inner)
+    def _ov_inner(a, b):
+        if _nd(a) == 0 or _nd(b) == 0:
+            return lambda a, b: a * b
+        return lambda a, b: matmul(a, b.T)
+
+    @_ov(inner_adjoint_a)
+    def _ov_inner_adjoint_a(g, a, b):
+        if _nd(a) == 0 or _nd(b) == 0:
+            return lambda g, a, b: dot_adjoint_a(g, a, b)
+        return lambda g, a, b: matmul_adjoint_a(g, a, b.T)
+
+    @_ov(inner_adjoint_b)
+    def _ov_inner_adjoint_b(g, a, b):
+        if _nd(a) == 0 or _nd(b) == 0:
+            return lambda g, a, b: dot_adjoint_b(g, a, b)
+        return lambda g, a, b: matmul_adjoint_b(g, a, b.T).T
+
+    def _as_2d(x):
+        """A 1-D ``x`` as one row, a 2-D ``x`` itself (Numba only)."""
+        raise NotImplementedError
+
+    @_ov(_as_2d)
+    def _ov_as_2d(x):
+        if _nd(x) == 1:
+            return lambda x: np.ascontiguousarray(x).reshape((1, x.size))
+        if _nd(x) == 2:
+            return lambda x: x
+        return _unsupported("np.kron of operands that are not 1-D or 2-D")
+
+    @_jitable
+    def _kron_adjoint(g, a, b, wrt_a):
+        # g[i*n0 + k, j*n1 + l] = a[i, j] * b[k, l]
+        m0, m1 = a.shape
+        n0, n1 = b.shape
+        G = np.ascontiguousarray(g).reshape((m0, n0, m1, n1))
+        out = np.zeros(a.shape if wrt_a else b.shape, g.dtype)
+        for i in range(m0):
+            for k in range(n0):
+                for j in range(m1):
+                    for l in range(n1):
+                        if wrt_a:
+                            out[i, j] += G[i, k, j, l] * b[k, l]
+                        else:
+                            out[k, l] += G[i, k, j, l] * a[i, j]
+        return out
+
+    @_ov(kron_adjoint_a)
+    def _ov_kron_adjoint_a(g, a, b):
+        return lambda g, a, b: _kron_adjoint(g, _as_2d(a), _as_2d(b), True).reshape(a.shape)
+
+    @_ov(kron_adjoint_b)
+    def _ov_kron_adjoint_b(g, a, b):
+        return lambda g, a, b: _kron_adjoint(g, _as_2d(a), _as_2d(b), False).reshape(b.shape)
+
+    # ---- diagonals (2-D operands, constant axis1/axis2) ----------------------------------
+
+    def _diag_axes(a, axis1, axis2):
+        """True if (axis1, axis2) name the axes of 2-D ``a`` in reverse order (Numba only)."""
+        ax = (_const(axis1), _const(axis2))
+        if _nd(a) != 2 or _RUNTIME in ax or not builtins.all(-2 <= x < 2 for x in ax) \
+                or ax[0] % 2 == ax[1] % 2:
+            return _unsupported("a diagonal/trace other than of a 2-D array with constant axes")
+        return ax[0] % 2 == 1
+
+    @_jitable
+    def _diag_len(n1, n2, offset):
+        lo = -offset if offset < 0 else 0
+        hi = n2 - offset if n2 - offset < n1 else n1
+        return hi - lo if hi > lo else 0
+
+    @_jitable
+    def _diag_fill(out, g, offset):
+        """Write the values ``g`` onto the ``offset`` diagonal of 2-D ``out``."""
+        if g.shape[0] != _diag_len(out.shape[0], out.shape[1], offset):
+            raise ValueError("adjoint does not match the diagonal's length")
+        i0 = -offset if offset < 0 else 0
+        for k in range(g.shape[0]):
+            out[i0 + k, i0 + k + offset] = g[k]
+        return out
+
+    @_ov(diagonal)
+    def _ov_diagonal(a, offset=0, axis1=0, axis2=1):
+        if _diag_axes(a, axis1, axis2):
+            return lambda a, offset=0, axis1=0, axis2=1: np.diag(a.T, offset)
+        return lambda a, offset=0, axis1=0, axis2=1: np.diag(a, offset)
+
+    @_ov(diagonal_adjoint)
+    def _ov_diagonal_adjoint(g, a, offset=0, axis1=0, axis2=1):
+        dt = _float_dt(g)
+        if _diag_axes(a, axis1, axis2):
+            def swapped(g, a, offset=0, axis1=0, axis2=1):
+                out = np.zeros(a.shape, dt)
+                _diag_fill(out.T, g, offset)
+                return out
+            return swapped
+
+        def impl(g, a, offset=0, axis1=0, axis2=1):
+            return _diag_fill(np.zeros(a.shape, dt), g, offset)
+        return impl
+
+    @_ov(trace_adjoint)
+    def _ov_trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
+        _diag_axes(a, axis1, axis2)
+
+        def impl(g, a, offset=0, axis1=0, axis2=1):
+            n = _diag_len(a.shape[0], a.shape[1], offset)
+            return diagonal_adjoint(np.full(n, g), a, offset, axis1, axis2)
+        return impl
+
+    @_ov(diag_adjoint)
+    def _ov_diag_adjoint(g, v, k=0):
+        if _nd(v) == 1:
+            return lambda g, v, k=0: np.diag(g, k)
+        return lambda g, v, k=0: diagonal_adjoint(g, v, k, 0, 1)
+
+    # ---- moveaxis; tile, repeat and roll as gathers --------------------------------------
+    # tile/repeat/roll copy each output element from one input element: ``_gather_map``
+    # gives its flat source index, the forward gathers and the adjoint scatter-adds.
+
+    @_ov(moveaxis_adjoint)
+    def _ov_moveaxis_adjoint(g, source, destination):
+        return lambda g, source, destination: np.moveaxis(g, destination, source)
+
+    @_jitable
+    def _gather_map(src_shape, out_shape, cm):
+        """Flat (C order) source index of each output element; ``cm[d, i]`` is the source
+        coordinate along axis d of output coordinate i (shapes as int arrays)."""
+        nd = len(out_shape)
+        strides = np.ones(nd, np.int64)
+        for d in range(nd - 2, -1, -1):
+            strides[d] = strides[d + 1] * src_shape[d + 1]
+        size = 1
+        for d in range(nd):
+            size *= out_shape[d]
+        m = np.zeros(size, np.int64)
+        idx = np.zeros(nd, np.int64)
+        for f in range(size):
+            s = 0
+            for d in range(nd):
+                s += cm[d, idx[d]] * strides[d]
+            m[f] = s
+            d = nd - 1
+            while d >= 0:
+                idx[d] += 1
+                if idx[d] < out_shape[d]:
+                    break
+                idx[d] = 0
+                d -= 1
+        return m
+
+    @_jitable
+    def _identity_coords(out_shape):
+        cm = np.zeros((len(out_shape), builtins.max(out_shape.max(), 1)), np.int64)
+        for d in range(len(out_shape)):
+            cm[d, :out_shape[d]] = np.arange(out_shape[d])
+        return cm
+
+    @_jitable
+    def _gather(a, m):
+        return _flat(a)[m]
+
+    @_jitable
+    def _scatter(g, m, n, dt):
+        out = np.zeros(n, dt)
+        gf = _flat(g)
+        for i in range(m.shape[0]):
+            out[m[i]] += gf[i]
+        return out
+
+    def _int_seq(t):
+        """True for an int or a homogeneous tuple/1-D array of ints (shift, reps, repeats)."""
+        return isinstance(t, types.Integer) or (
+            isinstance(t, (types.UniTuple, types.Array)) and isinstance(t.dtype, types.Integer)
+            and _nd(t) <= 1)
+
+    def _int_array(v, n):
+        """An int or a sequence of n ints as an int64 array of length n (Numba only)."""
+        raise NotImplementedError
+
+    @_ov(_int_array)
+    def _ov_int_array(v, n):
+        if isinstance(v, types.Integer):
+            return lambda v, n: np.full(n, v, np.int64)
+
+        def impl(v, n):
+            if len(v) != n:
+                raise ValueError("operands could not be broadcast together")
+            out = np.empty(n, np.int64)
+            for i in range(n):
+                out[i] = v[i]
+            return out
+        return impl
+
+    def _n_ints(v):
+        """1 for an int, else the length of the sequence (Numba only)."""
+        raise NotImplementedError
+
+    @_ov(_n_ints)
+    def _ov_n_ints(v):
+        if isinstance(v, types.Integer):
+            return lambda v: 1
+        return lambda v: len(v)
+
+    def _scatter_like(g, a, m, dt):
+        """``_scatter`` into an adjoint shaped like ``a`` (Numba only)."""
+        raise NotImplementedError
+
+    @_ov(_scatter_like)
+    def _ov_scatter_like(g, a, m, dt):
+        if _is_array(a):
+            return lambda g, a, m, dt: _scatter(g, m, a.size, dt).reshape(a.shape)
+        return lambda g, a, m, dt: _scatter(g, m, 1, dt)[0]
+
+    # np.tile(A, reps): output axis d takes source coordinate i % n_d (shapes padded on the left)
+    def _tile_nd(A, reps):
+        if not (isinstance(A, (types.Array,) + _SCALAR) and _int_seq(reps)):
+            return _unsupported("np.tile with these reps")
+        return builtins.max(_nd(A), 1 if isinstance(reps, types.Integer) else len(reps))
+
+    @_jitable
+    def _tile_plan(shape, reps):
+        nr = _n_ints(reps)
+        nd = builtins.max(len(shape), nr)
+        src = np.ones(nd, np.int64)
+        src[nd - len(shape):] = shape
+        r = np.ones(nd, np.int64)
+        r[nd - nr:] = _int_array(reps, nr)
+        out = src * r
+        cm = _identity_coords(out)
+        for d in range(nd):
+            cm[d] %= builtins.max(src[d], 1)
+        return src, out, cm
+
+    # np.repeat(a, repeats, axis): along the axis, coordinate i comes from run of copies it is in
+    def _repeat_nd(a, repeats, axis=None):
+        if not (_is_array(a) and _int_seq(repeats)
+                and (_is_none(axis) or isinstance(axis, types.Integer))):
+            return _unsupported("np.repeat of a scalar or with these repeats/axis")
+        return 1 if _is_none(axis) else a.ndim
+
+    @_jitable
+    def _repeat_plan(shape, repeats, axis=None):
+        if axis is None:
+            src = np.full(1, np.prod(shape))
+            ax = 0
+        else:
+            src = shape
+            ax = _norm_axis(axis, len(shape))
+        reps = _int_array(repeats, src[ax])
+        out = src.copy()
+        out[ax] = reps.sum()
+        cm = _identity_coords(out)
+        p = 0
+        for i in range(src[ax]):
+            for _ in range(reps[i]):
+                cm[ax, p] = i
+                p += 1
+        return src, out, cm
+
+    # np.roll(a, shift, axis): output coordinate i comes from (i - shift) % n
+    def _roll_nd(a, shift, axis=None):
+        if not (_is_array(a) and (
+                (_is_none(axis) and isinstance(shift, types.Integer))
+                or (isinstance(axis, types.Integer) and isinstance(shift, types.Integer))
+                or (_int_seq(axis) and _int_seq(shift) and not isinstance(axis, types.Integer)))):
+            return _unsupported("np.roll with these shift/axis")
+        return a.ndim
+
+    @_jitable
+    def _roll_plan(shape, shift, axis=None):
+        if axis is None:
+            src = np.full(1, np.prod(shape))
+            axes = np.zeros(1, np.int64)
+        else:
+            src = shape
+            axes = _int_array(axis, _n_ints(axis))
+        shifts = _int_array(shift, len(axes))
+        cm = _identity_coords(src)
+        for k in range(len(axes)):
+            ax = _norm_axis(axes[k], len(src))
+            n = builtins.max(src[ax], 1)
+            cm[ax, :src[ax]] = (cm[ax, :src[ax]] - shifts[k]) % n
+        return src, src, cm
+
+    @_ov(tile)
+    def _ov_tile(A, reps):
+        nd = _tile_nd(A, reps)
+
+        def impl(A, reps):
+            src, out, cm = _tile_plan(_shape_array(np.shape(A)), reps)
+            return _gather(A, _gather_map(src, out, cm)).reshape(to_fixed_tuple(out, nd))
+        return impl
+
+    @_ov(tile_adjoint)
+    def _ov_tile_adjoint(g, a, reps):
+        _tile_nd(a, reps)
+        dt = _float_dt(g)
+
+        def impl(g, a, reps):
+            return _scatter_like(g, a, _gather_map(*_tile_plan(_shape_array(np.shape(a)), reps)), dt)
+        return impl
+
+    @_ov(repeat)
+    def _ov_repeat(a, repeats, axis=None):
+        nd = _repeat_nd(a, repeats, axis)
+
+        def impl(a, repeats, axis=None):
+            src, out, cm = _repeat_plan(_shape_array(a.shape), repeats, axis)
+            return _gather(a, _gather_map(src, out, cm)).reshape(to_fixed_tuple(out, nd))
+        return impl
+
+    @_ov(repeat_adjoint)
+    def _ov_repeat_adjoint(g, a, repeats, axis=None):
+        _repeat_nd(a, repeats, axis)
+        dt = _float_dt(g)
+
+        def impl(g, a, repeats, axis=None):
+            m = _gather_map(*_repeat_plan(_shape_array(a.shape), repeats, axis))
+            return _scatter_like(g, a, m, dt)
+        return impl
+
+    @_ov(roll)
+    def _ov_roll(a, shift, axis=None):
+        _roll_nd(a, shift, axis)
+
+        def impl(a, shift, axis=None):
+            return _gather(a, _gather_map(*_roll_plan(_shape_array(a.shape), shift, axis))).reshape(a.shape)
+        return impl
+
+    @_ov(roll_adjoint)
+    def _ov_roll_adjoint(g, shift, axis=None):
+        _roll_nd(g, shift, axis)
+        dt = _float_dt(g)
+
+        def impl(g, shift, axis=None):
+            return _scatter_like(g, g, _gather_map(*_roll_plan(_shape_array(g.shape), shift, axis)), dt)
+        return impl
+
+    # ---- det, inv, solve (2-D matrices) -------------------------------------------------
+
+    @_ov(mT)
+    def _ov_mT(x):
+        if _nd(x) != 2:
+            return _unsupported("a stack of matrices (ndim > 2) in linear algebra")
+        return lambda x: x.T
+
+    @_ov(det_adjoint)
+    def _ov_det_adjoint(g, a, ans):
+        return lambda g, a, ans: (g * ans) * mT(np.linalg.inv(a))
+
+    @_ov(det_tangent)
+    def _ov_det_tangent(t, a, ans):
+        return lambda t, a, ans: ans * np.sum(np.linalg.inv(a) * mT(t))
+
+    @_ov(solve_adjoint_b)
+    def _ov_solve_adjoint_b(g, a, ans):
+        return lambda g, a, ans: np.linalg.solve(np.ascontiguousarray(mT(a)), g)
+
+    @_ov(solve_adjoint_a)
+    def _ov_solve_adjoint_a(g, a, ans):
+        if _nd(ans) == 1:
+            return lambda g, a, ans: -np.outer(solve_adjoint_b(g, a, ans), ans)
+        return lambda g, a, ans: -matmul(solve_adjoint_b(g, a, ans), mT(ans))
+
+    @_ov(solve_tangent_a)
+    def _ov_solve_tangent_a(t, a, ans):
+        return lambda t, a, ans: -np.linalg.solve(a, matmul(t, ans))
+
+    # ---- np.pad (constant mode): the input is the block at the low pads ------------------
+
+    def _pad_pairs(pad_width, nd):
+        """``pad_width`` as an (nd, 2) int array (Numba only)."""
+        raise NotImplementedError
+
+    @_ov(_pad_pairs)
+    def _ov_pad_pairs(pad_width, nd):
+        if isinstance(pad_width, types.Integer):
+            return lambda pad_width, nd: np.full((nd, 2), pad_width, np.int64)
+        if _int_seq(pad_width) and len(pad_width) in (1, 2):
+            k = len(pad_width) - 1
+
+            def pair(pad_width, nd):
+                out = np.empty((nd, 2), np.int64)
+                out[:, 0] = pad_width[0]
+                out[:, 1] = pad_width[k]
+                return out
+            return pair
+        if isinstance(pad_width, types.UniTuple) and _int_seq(pad_width.dtype) \
+                and len(pad_width.dtype) in (1, 2):
+            k, n = len(pad_width.dtype) - 1, len(pad_width)
+
+            def pairs(pad_width, nd):
+                if n != nd and n != 1:
+                    raise ValueError("pad_width does not match the array's ndim")
+                out = np.empty((nd, 2), np.int64)
+                for d in range(nd):
+                    out[d, 0] = pad_width[d % n][0]
+                    out[d, 1] = pad_width[d % n][k]
+                return out
+            return pairs
+        return _unsupported("this np.pad pad_width")
+
+    def _pad_nd(array, mode):
+        if (mode if isinstance(mode, str) else _const(mode)) != "constant" or not _is_array(array):
+            return _unsupported("np.pad of a scalar or in a mode other than a constant 'constant'")
+        return array.ndim
+
+    @_jitable
+    def _pad_map(shape, pad_width):
+        """(padded shape, flat index in the padded array of each input element)."""
+        pw = _pad_pairs(pad_width, len(shape))
+        if (pw < 0).any():
+            raise ValueError("index can't contain negative values")
+        cm = _identity_coords(shape)
+        for d in range(len(shape)):
+            cm[d, :shape[d]] += pw[d, 0]
+        out = shape + pw[:, 0] + pw[:, 1]
+        return out, _gather_map(out, shape, cm)
+
+    @_ov(pad)
+    def _ov_pad(array, pad_width, mode="constant", constant_values=0):
+        nd, dt = _pad_nd(array, mode), _dtype(array)
+
+        def impl(array, pad_width, mode="constant", constant_values=0):
+            out, m = _pad_map(_shape_array(array.shape), pad_width)
+            res = np.full(np.prod(out), constant_values).astype(dt)
+            res[m] = _flat(array)
+            return res.reshape(to_fixed_tuple(out, nd))
+        return impl
+
+    @_ov(pad_adjoint)
+    def _ov_pad_adjoint(g, array, pad_width, mode="constant"):
+        _pad_nd(array, mode)
+        return lambda g, array, pad_width, mode="constant": \
+            _flat(g)[_pad_map(_shape_array(array.shape), pad_width)[1]].reshape(array.shape)
+
+    @_ov(pad_adjoint_value)
+    def _ov_pad_adjoint_value(g, array, pad_width, mode="constant", constant_values=0):
+        if not isinstance(constant_values, _SCALAR):
+            return _unsupported("np.pad with a differentiated non-scalar constant_values")
+        return lambda g, array, pad_width, mode="constant", constant_values=0: \
+            np.sum(g) - np.sum(pad_adjoint(g, array, pad_width, mode))
+
+    # ---- joins and splits (concat2 chains, stack items, split parts, np.array of values) --
+    # An axis of a C-contiguous array is the middle axis of a 3-D view (pre, n, post).
+
+    @_jitable
+    def _around(x, ax):
+        """``x`` as a 3-D (pre, n, post) array, axis ``ax`` in the middle."""
+        pre, post = 1, 1
+        for d in range(ax):
+            pre *= x.shape[d]
+        for d in range(ax + 1, x.ndim):
+            post *= x.shape[d]
+        return np.ascontiguousarray(x).reshape((pre, x.shape[ax], post))
+
+    @_jitable
+    def _with_len(shape, ax, n, nd):
+        """``shape`` with axis ``ax`` of length ``n`` (an nd-tuple)."""
+        s = _shape_array(shape)
+        s[ax] = n
+        return to_fixed_tuple(s, nd)
+
+    @_jitable
+    def _slice_along(g, ax, start, stop, nd):
+        """``g[..., start:stop, ...]`` along axis ``ax`` (a fresh array)."""
+        return _around(g, ax)[:, start:stop, :].copy().reshape(_with_len(g.shape, ax, stop - start, nd))
+
+    def _joinable(*ts):
+        if not (_arrays(*ts) and len({t.ndim for t in ts}) == 1):
+            return _unsupported("joining arrays of different ndim or scalars")
+        return ts[0].ndim
+
+    @_ov(concat2)
+    def _ov_concat2(a, b, axis=0):
+        nd = _joinable(a, b)
+        dt = np.result_type(_dtype(a), _dtype(b))
+
+        def impl(a, b, axis=0):
+            ax = _norm_axis(axis, nd)
+            a3, b3 = _around(a, ax), _around(b, ax)
+            if a3.shape[0] != b3.shape[0] or a3.shape[2] != b3.shape[2]:
+                raise ValueError("all the input array dimensions except for the "
+                                 "concatenation axis must match exactly")
+            na = a3.shape[1]
+            out = np.empty((a3.shape[0], na + b3.shape[1], a3.shape[2]), dt)
+            out[:, :na, :] = a3
+            out[:, na:, :] = b3
+            return out.reshape(_with_len(a.shape, ax, out.shape[1], nd))
+        return impl
+
+    def _ov_take(first):
+        """Overload of take_first / take_rest: the part of g before / after a.shape[axis]."""
+        def typer(g, a, axis=0):
+            nd = _joinable(g, a)
+
+            def impl(g, a, axis=0):
+                ax = _norm_axis(axis, nd)
+                n = a.shape[ax]
+                return _slice_along(g, ax, 0 if first else n, n if first else g.shape[ax], nd)
+            return impl
+        return typer
+
+    _ov(take_first)(_ov_take(True))
+    _ov(take_rest)(_ov_take(False))
+
+    _jitable(_part_bounds)
+
+    @_ov(split_part)
+    def _ov_split_part(x, k, j, axis=0, strict=False):
+        nd = _joinable(x)
+
+        def impl(x, k, j, axis=0, strict=False):
+            ax = _norm_axis(axis, nd)
+            n = x.shape[ax]
+            if strict and n % k:
+                raise ValueError("array split does not result in an equal division")
+            start, stop = _part_bounds(n, k, j)
+            return _slice_along(x, ax, start, stop, nd)
+        return impl
+
+    @_ov(split_part_adjoint)
+    def _ov_split_part_adjoint(g, x, k, j, axis=0):
+        nd = _joinable(g, x)
+        dt = np.result_type(_dtype(x), _dtype(g), np.float32)
+
+        def impl(g, x, k, j, axis=0):
+            ax = _norm_axis(axis, nd)
+            start, stop = _part_bounds(x.shape[ax], k, j)
+            out = np.zeros(x.shape, dt)
+            _around(out, ax)[:, start:stop, :] = _around(g, ax)
+            return out
+        return impl
+
+    @_ov(stack_item)
+    def _ov_stack_item(x, axis=0):
+        nd = _joinable(x) + 1
+
+        def impl(x, axis=0):
+            ax = _norm_axis(axis, nd)
+            s = np.ones(nd, np.int64)
+            s[:ax] = _shape_array(x.shape)[:ax]
+            s[ax + 1:] = _shape_array(x.shape)[ax:]
+            return np.ascontiguousarray(x).reshape(to_fixed_tuple(s, nd))
+        return impl
+
+    @_ov(unstack_item)
+    def _ov_unstack_item(g, axis=0):
+        nd = _joinable(g)
+        nd_out = nd - 1
+
+        def impl(g, axis=0):
+            ax = _norm_axis(axis, nd)
+            if g.shape[ax] != 1:
+                raise ValueError("cannot select an axis to squeeze out which has size not equal to one")
+            s = np.delete(_shape_array(g.shape), ax)
+            return np.ascontiguousarray(g).reshape(to_fixed_tuple(s, nd_out))
+        return impl
+
+    @_ov(hstack_axis)
+    def _ov_hstack_axis(x):
+        k = 0 if _nd(x) <= 1 else 1
+        return lambda x: k
+
+    @_ov(vstack_item)
+    def _ov_vstack_item(x):
+        if _nd(x) >= 2:
+            return lambda x: x
+        return lambda x: _flat(x).reshape((1, -1))
+
+    @_ov(stack_values)
+    def _ov_stack_values(*items):
+        if len({str(t) for t in items}) != 1 or not isinstance(items[0], (types.Array,) + _SCALAR):
+            return _unsupported("np.array of items of different types")
+        n, dt = len(items), np.result_type(*[_dtype(t) for t in items], np.float64)
+        if not _is_array(items[0]):
+            def scalars(*items):
+                out = np.empty(n, dt)
+                for i in range(n):
+                    out[i] = items[i]
+                return out
+            return scalars
+
+        def arrays(*items):
+            out = np.empty((n,) + items[0].shape, dt)
+            for i in range(n):
+                if items[i].shape != items[0].shape:
+                    raise ValueError("setting an array element with a sequence: inhomogeneous shapes")
+                out[i] = items[i]
+            return out
+        return arrays
+
+    @_ov(unit_stack)
+    def _ov_unit_stack(t, k, like):
+        dt = _dtype(like)
+
+        def impl(t, k, like):
+            out = np.zeros(like.shape, dt)
+            out[k] = t
+            return out
+        return impl

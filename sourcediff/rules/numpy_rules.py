@@ -87,10 +87,10 @@ for mn in (np.min, np.amin):
             spelling="sd.min")
 
 # ----------------------------------------------------------------------------- linear algebra
-for mm in (operator.matmul, np.matmul):
+for mm, spelled in ((operator.matmul, None), (np.matmul, "sd.matmul")):  # Numba lacks np.matmul
     defrule(mm, "a, b",
             adjoint={"a": "sd.matmul_adjoint_a(g, a, b)", "b": "sd.matmul_adjoint_b(g, a, b)"},
-            tangent={"a": "sd.matmul(a_dot, b)", "b": "sd.matmul(a, b_dot)"})
+            tangent={"a": "sd.matmul(a_dot, b)", "b": "sd.matmul(a, b_dot)"}, spelling=spelled)
 defrule(np.dot, "a, b",
         adjoint={"a": "sd.dot_adjoint_a(g, a, b)", "b": "sd.dot_adjoint_b(g, a, b)"},
         tangent={"a": "sd.dot(a_dot, b)", "b": "sd.dot(a, b_dot)"}, spelling="sd.dot")
@@ -236,16 +236,22 @@ defrule(np.squeeze, "a, axis=None", adjoint={"a": "sd.reshape_like(g, a)"},
         tangent={"a": "np.squeeze(a_dot, axis)"})
 defrule(np.broadcast_to, "array, shape", adjoint={"array": "sd.unbroadcast(g, array)"},
         tangent={"array": "sd.broadcast_to(array_dot, shape)"})
-defrule(np.tile, "A, reps", adjoint={"A": "sd.tile_adjoint(g, A, reps)"}, tangent={"A": "np.tile(A_dot, reps)"})
-defrule(np.repeat, "a, repeats, axis=None", adjoint={"a": "sd.repeat_adjoint(g, a, repeats, axis)"},
-        tangent={"a": "np.repeat(a_dot, repeats, axis)"})
+# the NumPy functions Numba lacks (in these forms) are spelled as sd.*: rules for both
+for _op in (np.tile, sd.tile):
+    defrule(_op, "A, reps", adjoint={"A": "sd.tile_adjoint(g, A, reps)"}, tangent={"A": "sd.tile(A_dot, reps)"},
+            spelling="sd.tile")
+for _op in (np.repeat, sd.repeat):
+    defrule(_op, "a, repeats, axis=None", adjoint={"a": "sd.repeat_adjoint(g, a, repeats, axis)"},
+            tangent={"a": "sd.repeat(a_dot, repeats, axis)"}, spelling="sd.repeat")
 defrule(np.flip, "m, axis=None", adjoint={"m": "np.flip(g, axis)"}, tangent={"m": "np.flip(m_dot, axis)"})
-defrule(np.roll, "a, shift, axis=None", adjoint={"a": "sd.roll_adjoint(g, shift, axis)"},
-        tangent={"a": "np.roll(a_dot, shift, axis)"})
+for _op in (np.roll, sd.roll):
+    defrule(_op, "a, shift, axis=None", adjoint={"a": "sd.roll_adjoint(g, shift, axis)"},
+            tangent={"a": "sd.roll(a_dot, shift, axis)"}, spelling="sd.roll")
 defrule(np.diag, "v, k=0", adjoint={"v": "sd.diag_adjoint(g, v, k)"}, tangent={"v": "np.diag(v_dot, k)"})
-defrule(np.diagonal, "a, offset=0, axis1=0, axis2=1",
-        adjoint={"a": "sd.diagonal_adjoint(g, a, offset, axis1, axis2)"},
-        tangent={"a": "np.diagonal(a_dot, offset, axis1, axis2)"})
+for _op in (np.diagonal, sd.diagonal):
+    defrule(_op, "a, offset=0, axis1=0, axis2=1",
+            adjoint={"a": "sd.diagonal_adjoint(g, a, offset, axis1, axis2)"},
+            tangent={"a": "sd.diagonal(a_dot, offset, axis1, axis2)"}, spelling="sd.diagonal")
 defrule(np.trace, "a, offset=0, axis1=0, axis2=1",
         adjoint={"a": "sd.trace_adjoint(g, a, offset, axis1, axis2)"},
         tangent={"a": "np.trace(a_dot, offset, axis1, axis2)"})
@@ -272,14 +278,15 @@ for _cast in (np.float64,):
 defrule(np.copy, "a", adjoint={"a": "g"}, tangent={"a": "sd.copy_value(a_dot)"})
 
 # ----------------------------------------------------------------------------- linear algebra
-defrule(np.vdot, "a, b", adjoint={"a": "sd.vdot_adjoint(g, b, a)", "b": "sd.vdot_adjoint(g, a, b)"},
-        tangent={"a": "np.vdot(a_dot, b)", "b": "np.vdot(a, b_dot)"})
+for _op in (np.vdot, sd.vdot):
+    defrule(_op, "a, b", adjoint={"a": "sd.vdot_adjoint(g, b, a)", "b": "sd.vdot_adjoint(g, a, b)"},
+            tangent={"a": "sd.vdot(a_dot, b)", "b": "sd.vdot(a, b_dot)"}, spelling="sd.vdot")
 defrule(np.outer, "a, b", adjoint={"a": "sd.outer_adjoint_a(g, a, b)", "b": "sd.outer_adjoint_b(g, a, b)"},
         tangent={"a": "np.outer(a_dot, b)", "b": "np.outer(a, b_dot)"})
-defrule(np.inner, "a, b",
-        adjoint={"a": "sd.einsum_adjoint(g, sd.inner_spec(np.ndim(a), np.ndim(b)), 0, a, b)",
-                 "b": "sd.einsum_adjoint(g, sd.inner_spec(np.ndim(a), np.ndim(b)), 1, a, b)"},
-        tangent={"a": "np.inner(a_dot, b)", "b": "np.inner(a, b_dot)"})
+for _op in (np.inner, sd.inner):
+    defrule(_op, "a, b",
+            adjoint={"a": "sd.inner_adjoint_a(g, a, b)", "b": "sd.inner_adjoint_b(g, a, b)"},
+            tangent={"a": "sd.inner(a_dot, b)", "b": "sd.inner(a, b_dot)"}, spelling="sd.inner")
 defrule(np.tensordot, "a, b, axes=2",
         adjoint={"a": "sd.einsum_adjoint(g, sd.tensordot_spec(np.ndim(a), np.ndim(b), axes), 0, a, b)",
                  "b": "sd.einsum_adjoint(g, sd.tensordot_spec(np.ndim(a), np.ndim(b), axes), 1, a, b)"},
@@ -291,8 +298,8 @@ defrule(np.einsum, "subscripts, x0, " + ", ".join(f"x{k}=None" for k in range(1,
         tangent={f"x{k}": f"sd.einsum_tangent(subscripts, {k}, x{k}_dot, {_ein_ops})" for k in range(_EIN)})
 defrule(np.kron, "a, b", adjoint={"a": "sd.kron_adjoint_a(g, a, b)", "b": "sd.kron_adjoint_b(g, a, b)"},
         tangent={"a": "np.kron(a_dot, b)", "b": "np.kron(a, b_dot)"})
-defrule(np.linalg.inv, "a", adjoint={"a": "-np.matmul(sd.mT(ans), np.matmul(g, sd.mT(ans)))"},
-        tangent={"a": "-np.matmul(ans, np.matmul(a_dot, ans))"})
+defrule(np.linalg.inv, "a", adjoint={"a": "-sd.matmul(sd.mT(ans), sd.matmul(g, sd.mT(ans)))"},
+        tangent={"a": "-sd.matmul(ans, sd.matmul(a_dot, ans))"})
 defrule(np.linalg.det, "a", adjoint={"a": "sd.det_adjoint(g, a, ans)"}, tangent={"a": "sd.det_tangent(a_dot, a, ans)"})
 defrule(np.linalg.solve, "a, b",
         adjoint={"a": "sd.solve_adjoint_a(g, a, ans)", "b": "sd.solve_adjoint_b(g, a, ans)"},
