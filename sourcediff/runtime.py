@@ -2647,11 +2647,11 @@ if numba is not None:
         return (np.sign(M) * (eq / np.sum(eq))).ravel()
 
     @_jitable
-    def _nuc_norm(M, o):
+    def _nuc_norm(M):
         return np.sum(np.linalg.svd(M, full_matrices=False)[1])
 
     @_jitable
-    def _nuc_norm_w(M, o):
+    def _nuc_norm_w(M):
         u, s, vt = np.linalg.svd(M, full_matrices=False)
         return (u @ vt).ravel()
 
@@ -2660,13 +2660,14 @@ if numba is not None:
                 _jitable(lambda v, nv, o, n1, n2: _vec_norm_w(v, nv, o))),
         "mat": (_jitable(lambda v, o, n1, n2: _mat_norm(v.reshape((n1, n2)), o)),
                 _jitable(lambda v, nv, o, n1, n2: _mat_norm_w(v.reshape((n1, n2)), o))),
-        "nuc": (_jitable(lambda v, o, n1, n2: _nuc_norm(v.reshape((n1, n2)), o)),
-                _jitable(lambda v, nv, o, n1, n2: _nuc_norm_w(v.reshape((n1, n2)), o))),
+        "nuc": (_jitable(lambda v, o, n1, n2: _nuc_norm(v.reshape((n1, n2)))),
+                _jitable(lambda v, nv, o, n1, n2: _nuc_norm_w(v.reshape((n1, n2))))),
     }
 
     def _norm_kind(x, ord, axis):  # noqa: A002
-        """How a Numba norm treats each row of ``_rows(x, axis)``: "vec" (its ord-norm; the
-        2-norm for ord None or 'fro'), "mat" (a matrix norm for a number ord) or "nuc"."""
+        """How a Numba norm treats each row of ``_rows(x, axis)``: "vec" (the row's ord-norm;
+        the 2-norm for ord None or 'fro'), "mat" (a matrix norm, ord a number) or "nuc";
+        a TypingError for what NumPy refuses or Numba cannot specialise."""
         if not _is_array(x) or _naxes(axis, x.ndim) is None:
             raise TypingError("sourcediff.runtime.norm: x must be an array and axis None, "
                               "an int or a tuple of ints under Numba")
@@ -2691,9 +2692,11 @@ if numba is not None:
         return lambda ord: 2.0
 
     @_jitable
-    def _mat_dims(x, axes):
-        """The matrix shape of the ``axes`` of ``x`` for a matrix norm."""
-        return (x.shape[axes[0]], x.shape[axes[-1]]) if len(axes) else (1, 1)
+    def _norm_rows(x, ord, axis):  # noqa: A002
+        """``_rows(x, axis)``, ord as a float and the (n1, n2) a row reads as for a matrix norm."""
+        ax = _axis_list(axis, x.ndim)
+        n1, n2 = (x.shape[ax[0]], x.shape[ax[-1]]) if len(ax) else (1, 1)
+        return _rows(x, axis), _ord_value(ord), n1, n2
 
     @_jitable
     def _pick(v, i):
@@ -2707,8 +2710,7 @@ if numba is not None:
         fin = _finisher(nd if kd else nd - _naxes(axis, nd), kd)
 
         def impl(x, ord=None, axis=None, keepdims=False):  # noqa: A002
-            r, o = _rows(x, axis), _ord_value(ord)
-            n1, n2 = _mat_dims(x, _axis_list(axis, nd))
+            r, o, n1, n2 = _norm_rows(x, ord, axis)
             res = np.empty(r.shape[0])
             for i in range(r.shape[0]):
                 res[i] = value(r[i], o, n1, n2)
@@ -2719,11 +2721,9 @@ if numba is not None:
     def _ov_norm_adjoint(g, x, ans, ord=None, axis=None, keepdims=False):  # noqa: A002
         weights = _NORM_KERNELS[_norm_kind(x, ord, axis)][1]
         _keepdims(keepdims)
-        nd = x.ndim
 
         def impl(g, x, ans, ord=None, axis=None, keepdims=False):  # noqa: A002
-            r, o = _rows(x, axis), _ord_value(ord)
-            n1, n2 = _mat_dims(x, _axis_list(axis, nd))
+            r, o, n1, n2 = _norm_rows(x, ord, axis)
             nv, gv = _flat(ans), _flat(g)
             out = np.empty(r.shape)
             for i in range(r.shape[0]):
@@ -2740,9 +2740,8 @@ if numba is not None:
         fin = _finisher(nd if kd else nd - _naxes(axis, nd), kd)
 
         def impl(t, x, ans, ord=None, axis=None, keepdims=False):  # noqa: A002
-            r, tr, o = _rows(x, axis), _rows(t, axis), _ord_value(ord)
-            n1, n2 = _mat_dims(x, _axis_list(axis, nd))
-            nv = _flat(ans)
+            r, o, n1, n2 = _norm_rows(x, ord, axis)
+            tr, nv = _rows(t, axis), _flat(ans)
             res = np.empty(r.shape[0])
             for i in range(r.shape[0]):
                 res[i] = np.sum(tr[i] * weights(r[i], _pick(nv, i), o, n1, n2))
