@@ -58,7 +58,10 @@ class Printer:
         self.extra_globals: dict = {}
 
     # ------------------------------------------------------------------ names of callables
-    def spell(self, op) -> str:
+    def spell(self, op, call=None) -> str:
+        """The name of `op` in generated code.  `call` (the Prim being printed, if `op` is its
+        callee) lets a rule's spelling apply: only to calls whose arguments its signature
+        takes (a call passing other NumPy options keeps the NumPy name), never to values."""
         global _SPELL
         if _SPELL is None:
             _SPELL = _numpy_index()
@@ -66,7 +69,7 @@ class Printer:
         if id(op) in GENERATED_NAMES:
             return GENERATED_NAMES[id(op)]
         rule = REGISTRY.get(op)
-        if rule is not None and rule.spelling:
+        if rule is not None and rule.spelling and call is not None and _fits(rule, call):
             return rule.spelling
         name = _SPELL.get(id(op))
         if name is not None:
@@ -164,12 +167,20 @@ class Printer:
             method = "append" if op is list.append else "pop"
             return ast.Call(ast.Attribute(self.value(args[0], inline), method, ast.Load()),
                             [self.value(a, inline) for a in args[1:]], [])
-        func = _parse(self.spell(op))
+        func = _parse(self.spell(op, e))
         return ast.Call(func, [self.value(a, inline) for a in args], kw)
 
 
 def _parse(text: str) -> ast.expr:
     return ast.parse(text, mode="eval").body
+
+
+def _fits(rule, call: Prim) -> bool:
+    try:
+        rule.bind(list(call.args), dict(call.kwargs))
+    except TypeError:
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------- re-nesting

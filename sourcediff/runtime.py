@@ -29,10 +29,23 @@ Numba notes (what the overloads do NOT cover; the NumPy versions do):
   axis, or tuples of both (not a tuple shift with an int axis); ``repeat``/``tile`` take int
   or int-sequence counts; ``pad`` only constant mode with a scalar ``constant_values``;
   ``stack_values`` items of one type (``np.array([x, 2])`` of a float and an int is not).
+* ``np.squeeze`` needs its axis (without one the result's ndim depends on the shape); all
+  axes squeezed give a scalar (NumPy: a 0-d array).
+  ``flip``, ``squeeze``, ``expand_dims`` return copies (NumPy: views).  ``np.diff``'s
+  ``prepend``/``append`` and NumPy options the runtime wrappers lack (``order=``...) keep
+  the NumPy call, which Numba may not compile.
+* dtype arguments (``np.asarray(x, dtype)``, ``x.astype(dtype)``, ``np.full``): a NumPy
+  type, ``float``/``int``/``bool``/``complex`` or a string constant.
+* ``np.linalg.norm``: ``ord`` a number (read at run time) or a constant ``'fro'``/``'nuc'``;
+  ``axis`` None, an int or a tuple, as NumPy allows them.  Its adjoint uses ``ans``
+  (and LAPACK's SVD for ord ±2 and 'nuc'), so the last bits may differ from NumPy's.
+* ``np.average``: ``returned`` a constant False; ``weights`` of ``a``'s shape, or 1-D along
+  an int ``axis``.  ``var``/``std``/``prod`` adjoints take an axis as the reductions do.
 """
 
 import builtins
 import functools
+import math
 
 import numpy as np
 
@@ -385,6 +398,13 @@ if numba is not None:
                               "under Numba (the result's ndim depends on it)")
         return builtins.bool(kd)
 
+    def _weak_result_type(*operands):
+        """np.result_type of operand types, scalars counting weakly (by kind) as in NumPy
+        (Numba types a Python float as float64)."""
+        kinds = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
+        return np.result_type(*[_dtype(t) if _is_array(t) else kinds.get(_dtype(t).kind, 0.0)
+                                for t in operands])
+
     def _result_dtype(fn, dt):
         """dtype NumPy's reduction ``fn`` gives for input dtype ``dt``."""
         return fn(np.ones(1, dt)).dtype
@@ -396,6 +416,42 @@ if numba is not None:
         if a < -nd or a >= nd:
             raise ValueError("axis is out of bounds for array of this dimension")
         return a + nd if a < 0 else a
+
+    def _axis_list(axis, nd):
+        """``axis`` (an int or a tuple of ints, negatives allowed; None: all) as an array of
+        non-negative axes in the given order, checked against ``nd`` and for repeats (Numba
+        only)."""
+        raise NotImplementedError
+
+    @_jitable
+    def _checked_axes(vals, nd, transpose=False):
+        out = np.empty(len(vals), np.int64)
+        seen = np.zeros(nd, np.bool_)
+        for i in range(len(vals)):
+            k = _norm_axis(vals[i], nd)
+            if seen[k]:
+                if transpose:
+                    raise ValueError("repeated axis in transpose")
+                raise ValueError("duplicate value in 'axis'")
+            seen[k] = True
+            out[i] = k
+        return out
+
+    @_ov(_axis_list)
+    def _ov_axis_list(axis, nd):
+        if _is_none(axis):
+            return lambda axis, nd: np.arange(nd)
+        if isinstance(axis, types.Integer):
+            return lambda axis, nd: _checked_axes((axis,), nd)
+        if isinstance(axis, types.BaseTuple) and len(axis) == 0:
+            return lambda axis, nd: np.zeros(0, np.int64)
+        if isinstance(axis, types.UniTuple) and isinstance(axis.dtype, types.Integer):
+            return lambda axis, nd: _checked_axes(axis, nd)
+        if isinstance(axis, types.BaseTuple) and builtins.all(
+                isinstance(t, types.IntegerLiteral) for t in axis):
+            vals = tuple(int(t.literal_value) for t in axis)   # literal tuple: use constants
+            return lambda axis, nd: _checked_axes(vals, nd)
+        return None
 
     def _axis_mask(axis, nd):
         """Boolean mask (length nd) of the axes that ``axis`` names (Numba only)."""
@@ -413,34 +469,13 @@ if numba is not None:
                 m[_norm_axis(axis, nd)] = True
                 return m
             return impl
-        if isinstance(axis, types.BaseTuple) and len(axis) == 0:
-            def impl(axis, nd):
-                return np.zeros(nd, np.bool_)
-            return impl
-        if isinstance(axis, types.UniTuple) and isinstance(axis.dtype, types.Integer):
-            def impl(axis, nd):
-                m = np.zeros(nd, np.bool_)
-                for a in axis:
-                    k = _norm_axis(a, nd)
-                    if m[k]:
-                        raise ValueError("duplicate value in 'axis'")
-                    m[k] = True
-                return m
-            return impl
-        if isinstance(axis, types.BaseTuple) and builtins.all(
-                isinstance(t, types.IntegerLiteral) for t in axis):
-            vals = tuple(int(t.literal_value) for t in axis)   # literal tuple: use constants
 
-            def impl(axis, nd):
-                m = np.zeros(nd, np.bool_)
-                for a in vals:
-                    k = _norm_axis(a, nd)
-                    if m[k]:
-                        raise ValueError("duplicate value in 'axis'")
-                    m[k] = True
-                return m
-            return impl
-        return None
+        def impl(axis, nd):
+            m = np.zeros(nd, np.bool_)
+            for k in _axis_list(axis, nd):
+                m[k] = True
+            return m
+        return impl
 
     @_jitable
     def _shape_array(shape):
@@ -905,10 +940,7 @@ if numba is not None:
 
     @_ov(empty_result)
     def _ov_empty_result(shape, *operands):
-        # Numba types a Python float as float64: scalars count weakly (by kind), as in NumPy
-        kinds = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
-        dt = np.result_type(*[_dtype(t) if _is_array(t) else kinds.get(_dtype(t).kind, 0.0)
-                              for t in operands])
+        dt = _weak_result_type(*operands)
         return lambda shape, *operands: np.empty(shape, dt)
 
     @_ov(same_shape_or_fail)
@@ -920,9 +952,7 @@ if numba is not None:
 
     @_ov(reuse_result)
     def _ov_reuse_result(buffer, *operands):
-        kinds = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
-        dt = np.result_type(*[_dtype(t) if _is_array(t) else kinds.get(_dtype(t).kind, 0.0)
-                              for t in operands])
+        dt = _weak_result_type(*operands)
         if _is_array(buffer) and buffer.mutable and _dtype(buffer) == dt:
             return lambda buffer, *operands: buffer
         return lambda buffer, *operands: np.empty(buffer.shape, dt)
@@ -1232,15 +1262,14 @@ if numba is not None:
     def _perm_from(ax, nd):
         if len(ax) != nd:
             raise ValueError("axes don't match array")
-        p = np.empty(nd, np.int64)
-        seen = np.zeros(nd, np.bool_)
-        for i in range(nd):
-            k = _norm_axis(ax[i], nd)
-            if seen[k]:
-                raise ValueError("repeated axis in transpose")
-            seen[k] = True
-            p[i] = k
-        return p
+        return _checked_axes(ax, nd, True)
+
+    @_jitable
+    def _inverse_perm(p):
+        inv = np.empty(len(p), np.int64)
+        for i in range(len(p)):
+            inv[p[i]] = i
+        return inv
 
     @_ov(_perm)
     def _ov_perm(axes, nd):
@@ -1274,11 +1303,7 @@ if numba is not None:
         nd = g.ndim
 
         def impl(g, axes=None):
-            p = _perm(axes, nd)
-            inv = np.empty(nd, np.int64)
-            for i in range(nd):
-                inv[p[i]] = i
-            return np.transpose(g, to_fixed_tuple(inv, nd))
+            return np.transpose(g, to_fixed_tuple(_inverse_perm(_perm(axes, nd)), nd))
         return impl
 
     @_ov(reshape)
@@ -1362,9 +1387,10 @@ def unit_stack(t, k, like):
 
 
 # =======================================================================================
-# Helpers of the extended rule set (numpy_rules.py): NumPy versions.  These run in the
-# Python backend; generated code that calls them under backend="auto" falls back to
-# Python when Numba cannot compile them (most take tuples/strings Numba cannot specialise).
+# Helpers of the extended rule set (numpy_rules.py): NumPy versions.  The Numba overloads of
+# the element-wise, reduction, norm, average and cast helpers follow the wrappers further
+# down; generated code calling one without an overload (the joins, splits, diagonals,
+# tile/repeat/roll/pad, einsum and linalg adjoints) falls back to NumPy under backend="auto".
 # =======================================================================================
 
 def _rt_error(msg):
@@ -2004,6 +2030,819 @@ def average(a, axis=None, weights=None, returned=False, keepdims=False):
     """``np.average`` (``returned=True`` is refused with SourceDiffError)."""
     _check_returned(returned)
     return np.average(a, axis=axis, weights=weights, keepdims=keepdims)
+
+
+# =======================================================================================
+# Calls Numba lacks in the forms user code writes them (abs of an array, np.flip, an axis
+# for np.cumprod or np.linalg.norm...): the rules spell these calls with the wrappers
+# below (see numpy_rules.py), whose NumPy versions are the calls themselves.
+# =======================================================================================
+
+def builtin_abs(x):
+    """``abs(x)``."""
+    return builtins.abs(x)
+
+
+def builtin_pow(x, y):
+    """``pow(x, y)``."""
+    return x ** y
+
+
+def builtin_sum(iterable, start=0):
+    """``sum(iterable, start)`` (the builtin: an array adds up along its first axis)."""
+    return builtins.sum(iterable, start)
+
+
+def math_log(x, base=None):
+    """``math.log(x)`` or ``math.log(x, base)``."""
+    return math.log(x) if base is None else math.log(x, base)
+
+
+def math_cbrt(x):
+    """``math.cbrt(x)`` (Python 3.11+)."""
+    return math.cbrt(x)
+
+
+def cumprod(a, axis=None):
+    """``np.cumprod(a, axis)``."""
+    return np.cumprod(a, axis)
+
+
+def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 (NumPy's parameter name)
+    """``np.linalg.norm(x, ord, axis, keepdims)``."""
+    return np.linalg.norm(x, ord, axis, keepdims)
+
+
+def diff(a, n=1, axis=-1):
+    """``np.diff(a, n, axis)``."""
+    return np.diff(a, n, axis)
+
+
+def flip(m, axis=None):
+    """``np.flip(m, axis)``."""
+    return np.flip(m, axis)
+
+
+def expand_dims(a, axis):
+    """``np.expand_dims(a, axis)``."""
+    return np.expand_dims(a, axis)
+
+
+def squeeze(a, axis=None):
+    """``np.squeeze(a, axis)``."""
+    return np.squeeze(a, axis)
+
+
+def full(shape, fill_value, dtype=None):
+    """``np.full(shape, fill_value, dtype)``."""
+    return np.full(shape, fill_value, dtype)
+
+
+def asarray(a, dtype=None):
+    """``np.asarray(a, dtype)`` (also what ``x.astype(dtype)`` is lowered to)."""
+    return np.asarray(a, dtype)
+
+
+def asanyarray(a, dtype=None):
+    """``np.asanyarray(a, dtype)``."""
+    return np.asanyarray(a, dtype)
+
+
+def ascontiguousarray(a, dtype=None):
+    """``np.ascontiguousarray(a, dtype)``."""
+    return np.ascontiguousarray(a, dtype)
+
+
+def float64(x):
+    """``np.float64(x)``."""
+    return np.float64(x)
+
+
+# =======================================================================================
+# Numba overloads of the extended rule set's helpers and of the wrappers above
+# =======================================================================================
+
+if numba is not None:
+    # helpers whose NumPy code Numba compiles as it is (`is None` tests are resolved at
+    # compile time)
+    for _fn in (builtin_pow, math_log_adjoint, fmax_mask, fmin_mask, clip_lo_mask, clip_hi_mask):
+        _jitable(_fn)
+    del _fn
+
+    def _ov_extreme(first):
+        """Numba version of extreme_a (first=first_extreme) or extreme_a_tangent."""
+        def typer(g, a, b, ans):
+            if _is_none(b):
+                return lambda g, a, b, ans: first(g, a, ans)
+            return lambda g, a, b, ans: g * (a == ans)
+        return typer
+
+    _ov(extreme_a)(_ov_extreme(first_extreme))
+    _ov(extreme_a_tangent)(_ov_extreme(first_extreme_tangent))
+
+    # ---- arrays as rows along some axes (one row per position of the other axes) -----
+
+    @_jitable
+    def _offsets(shape, axes):
+        """Flat offsets, into a C-ordered array of ``shape``, of the positions along ``axes``
+        (an int array), row-major over them in the given order."""
+        st = np.empty(len(shape), np.int64)
+        n = 1
+        for i in range(len(shape) - 1, -1, -1):
+            st[i] = n
+            n *= shape[i]
+        n = 1
+        for a in axes:
+            n *= shape[a]
+        off = np.zeros(n, np.int64)
+        idx = np.zeros(len(axes), np.int64)
+        for q in range(1, n):   # odometer over the axes, the last one fastest
+            d = len(axes) - 1
+            o = off[q - 1] + st[axes[d]]
+            idx[d] += 1
+            while idx[d] == shape[axes[d]]:
+                o -= idx[d] * st[axes[d]]
+                idx[d] = 0
+                d -= 1
+                idx[d] += 1
+                o += st[axes[d]]
+            off[q] = o
+        return off
+
+    @_jitable
+    def _lanes(shape, axes):
+        """Offsets of the rows and of the positions within a row for ``_rows``: the rows
+        walk the other axes in C order."""
+        keep = np.ones(len(shape), np.bool_)
+        for a in axes:
+            keep[a] = False
+        return _offsets(shape, np.nonzero(keep)[0]), _offsets(shape, axes)
+
+    @_jitable
+    def _gather(x, axes):
+        rows, cols = _lanes(_shape_array(x.shape), axes)
+        xf = _flat(x)
+        out = np.empty((rows.size, cols.size), xf.dtype)
+        for i in range(rows.size):
+            for j in range(cols.size):
+                out[i, j] = xf[rows[i] + cols[j]]
+        return out
+
+    @_jitable
+    def _scatter(r, shape, axes):
+        """The inverse of ``_gather``: ``r``'s entries in a flat C-ordered array of ``shape``."""
+        rows, cols = _lanes(shape, axes)
+        out = np.empty(rows.size * cols.size, r.dtype)
+        for i in range(rows.size):
+            for j in range(cols.size):
+                out[rows[i] + cols[j]] = r[i, j]
+        return out
+
+    def _rows(x, axis):
+        """The array ``x`` as an (m, n) array (a copy): row i holds the ``axis`` axes (all
+        axes for None), row-major in the given order, at the i-th position (in C order) of
+        the other axes.  Gathered by loops: Numba's transposes with tuples compile slowly
+        (Numba only)."""
+        raise NotImplementedError
+
+    @_ov(_rows)
+    def _ov_rows(x, axis):
+        if not _is_array(x) or _naxes(axis, x.ndim) is None:
+            return None
+        nd = x.ndim
+        return lambda x, axis: _gather(x, _axis_list(axis, nd))
+
+    def _unrows(r, x, axis):
+        """The inverse of ``_rows``: ``r`` (of ``x``'s size) as an array shaped like ``x``
+        (Numba only)."""
+        raise NotImplementedError
+
+    @_ov(_unrows)
+    def _ov_unmove(r, x, axis):
+        if not _is_array(x) or _naxes(axis, x.ndim) is None:
+            return None
+        nd = x.ndim
+        return lambda r, x, axis: _scatter(r, _shape_array(x.shape), _axis_list(axis, nd)).reshape(x.shape)
+
+    @_jitable
+    def _scan(r, combine, reverse):
+        """Cumulative ``combine`` along each row of the 2-D ``r`` (from the end if reverse)."""
+        out = np.empty_like(r)
+        m, n = r.shape
+        for i in range(m):
+            for s in range(n):
+                j = n - 1 - s if reverse else s
+                out[i, j] = r[i, j] if s == 0 else combine(out[i, j + 1 if reverse else j - 1], r[i, j])
+        return out
+
+    # ---- the wrappers -----------------------------------------------------------------
+
+    @_ov(builtin_abs)
+    def _ov_builtin_abs(x):
+        if _is_array(x):
+            return lambda x: np.abs(x)
+        return lambda x: abs(x)
+
+    @_ov(builtin_sum)
+    def _ov_builtin_sum(iterable, start=0):
+        if not isinstance(start, types.Type) or isinstance(start, types.Omitted):
+            start = types.int64   # the default 0
+        if not (_is_array(iterable) and iterable.ndim > 1 and isinstance(start, _SCALAR)):
+            return lambda iterable, start=0: builtins.sum(iterable, start)
+        dt = _weak_result_type(iterable, start)
+
+        def impl(iterable, start=0):   # Numba's sum cannot change its total's type
+            out = np.empty(iterable.shape[1:], dt)
+            out[...] = start
+            for i in range(iterable.shape[0]):
+                out += iterable[i]
+            return out
+        return impl
+
+    @_ov(math_log)
+    def _ov_math_log(x, base=None):
+        if _is_none(base):
+            return lambda x, base=None: math.log(x)
+        return lambda x, base=None: math.log(x) / math.log(base)   # what CPython computes
+
+    @_ov(math_cbrt)
+    def _ov_math_cbrt(x):
+        if isinstance(x, _SCALAR):
+            return lambda x: float(np.cbrt(x))
+        return None
+
+    @_ov(cumprod)
+    def _ov_cumprod(a, axis=None):
+        if _is_none(axis):
+            return lambda a, axis=None: np.cumprod(a)
+        if not (_is_array(a) and isinstance(axis, types.Integer)):
+            return None
+        dt = _result_dtype(np.cumprod, _dtype(a)).type
+        return lambda a, axis=None: _unrows(_scan(_rows(a, axis).astype(dt), _mul, False), a, axis)
+
+    @_ov(diff)
+    def _ov_diff(a, n=1, axis=-1):
+        if not (_is_array(a) and isinstance(axis, (int, types.Integer))):
+            return None
+        nd = a.ndim
+
+        def impl(a, n=1, axis=-1):
+            if n < 0:
+                raise ValueError("order must be non-negative")
+            ax = _axis_list(axis, nd)
+            r = _gather(a, ax)
+            for _ in range(n):
+                r = r[:, 1:] - r[:, :-1]
+            shape = _shape_array(a.shape)
+            shape[ax[0]] = r.shape[1]
+            return _scatter(r, shape, ax).reshape(to_fixed_tuple(shape, nd))
+        return impl
+
+    @_ov(diff_adjoint)
+    def _ov_diff_adjoint(g, a, n=1, axis=-1):
+        if not (_is_array(g) and isinstance(axis, (int, types.Integer))):
+            return None
+        dt, nd = _dtype(g).type, g.ndim
+
+        def impl(g, a, n=1, axis=-1):
+            ax = _axis_list(axis, nd)
+            r = _gather(g, ax)
+            for _ in range(n):   # concat([0, r]) - concat([r, 0]) along the rows
+                w = np.zeros((r.shape[0], r.shape[1] + 1), dt)
+                for i in range(r.shape[0]):
+                    for j in range(r.shape[1]):
+                        w[i, j] -= r[i, j]
+                        w[i, j + 1] += r[i, j]
+                r = w
+            return _scatter(r, _shape_array(a.shape), ax).reshape(a.shape)
+        return impl
+
+    @_ov(flip)
+    def _ov_flip(m, axis=None):
+        if isinstance(m, _SCALAR):
+            return lambda m, axis=None: m
+        # reversing a row of C-ordered axes reverses each of them
+        return lambda m, axis=None: _unrows(_rows(m, axis)[:, ::-1], m, axis)
+
+    @_jitable
+    def _grown_shape(shape, mask):
+        """``shape`` with a 1 inserted where ``mask`` (length ndim + new axes) is set."""
+        out = np.ones(len(mask), np.int64)
+        j = 0
+        for i in range(len(mask)):
+            if not mask[i]:
+                out[i] = shape[j]
+                j += 1
+        return out
+
+    @_ov(expand_dims)
+    def _ov_expand_dims(a, axis):
+        if not _is_array(a) or _naxes(axis, 0) is None or _is_none(axis):
+            return None
+        out_nd = a.ndim + _naxes(axis, 0)
+        return lambda a, axis: _flat(a).reshape(to_fixed_tuple(
+            _grown_shape(_shape_array(a.shape), _axis_mask(axis, out_nd)), out_nd))
+
+    @_ov(squeeze)
+    def _ov_squeeze(a, axis=None):
+        if not _is_array(a):
+            return None
+        if _is_none(axis):
+            raise TypingError("sourcediff.runtime: np.squeeze(a) without axis is not compiled by "
+                              "Numba (the result's ndim depends on the shape): give the axis")
+        k = _naxes(axis, a.ndim)
+        if k is None:
+            return None
+        nd = a.ndim
+        fin = _finisher(nd - k, False)
+
+        def impl(a, axis=None):
+            mask = _axis_mask(axis, nd)
+            shape = _shape_array(a.shape)
+            for i in range(nd):
+                if mask[i] and shape[i] != 1:
+                    raise ValueError("cannot select an axis to squeeze out which has size not equal to one")
+            return fin(_flat(a), shape, mask)
+        return impl
+
+    @_jitable
+    def _spread(x, shape, dt):
+        """A fresh array of ``shape`` and dtype ``dt`` holding ``x`` broadcast."""
+        out = np.empty(shape, dt)
+        out[...] = x
+        return out
+
+    def _dtype_arg(dtype):
+        """The NumPy dtype a ``dtype`` argument type names (None for None)."""
+        if _is_none(dtype):
+            return None
+        if isinstance(dtype, (types.NumberClass, types.DType)):
+            return as_dtype(dtype.dtype)
+        if isinstance(dtype, types.Function) and dtype.typing_key in (float, int, bool, complex):
+            return np.dtype(dtype.typing_key)
+        if isinstance(dtype, types.StringLiteral):
+            return np.dtype(dtype.literal_value)
+        raise TypingError("sourcediff.runtime: under Numba a dtype must be a NumPy type, "
+                          "float/int/bool/complex or a string constant")
+
+    @_ov(full)
+    def _ov_full(shape, fill_value, dtype=None):
+        if not isinstance(fill_value, (types.Array,) + _SCALAR):
+            return None
+        dt = (_dtype_arg(dtype) or _dtype(fill_value)).type
+        return lambda shape, fill_value, dtype=None: _spread(fill_value, shape, dt)
+
+    @_ov(broadcast_to)
+    def _ov_broadcast_to(x, shape):
+        if not isinstance(x, (types.Array,) + _SCALAR):
+            return None
+        dt = _dtype(x).type
+        return lambda x, shape: _spread(x, shape, dt)
+
+    def _ov_cast(contiguous):
+        base = np.ascontiguousarray if contiguous else np.asarray
+
+        def typer(a, dtype=None):
+            if not isinstance(a, (types.Array,) + _SCALAR):
+                return None
+            dt = _dtype_arg(dtype)
+            if dt is None or dt == _dtype(a):
+                return lambda a, dtype=None: base(a)
+            ct = dt.type
+            if _is_array(a):
+                return lambda a, dtype=None: base(a.astype(ct))
+            return lambda a, dtype=None: base(ct(a))
+        return typer
+
+    _ov(asarray)(_ov_cast(False))
+    _ov(asanyarray)(_ov_cast(False))
+    _ov(ascontiguousarray)(_ov_cast(True))
+
+    @_ov(float64)
+    def _ov_float64(x):
+        if _is_array(x):
+            if x.ndim == 0:
+                return lambda x: np.float64(_flat(x)[0])
+            return lambda x: x.astype(np.float64)
+        return lambda x: np.float64(x)
+
+    # ---- element-wise helpers and casts ---------------------------------------------
+
+    @_jitable
+    def _sinc_d(v):
+        return 0.0 if v == 0 else (np.cos(np.pi * v) - np.sinc(v)) / v
+
+    @_ov(sinc_deriv)
+    def _ov_sinc_deriv(x):
+        if isinstance(x, _SCALAR):
+            return lambda x: _sinc_d(float(x))
+        if not _is_array(x):
+            return None
+
+        def impl(x):
+            out = np.empty(x.shape)
+            of, xf = out.reshape(out.size), _flat(x)
+            for i in range(of.size):
+                of[i] = _sinc_d(float(xf[i]))
+            return out
+        return impl
+
+    @_ov(clip_mask)
+    def _ov_clip_mask(a, lo, hi):
+        if not _is_none(lo) and not _is_none(hi):
+            return lambda a, lo, hi: (a >= lo) & (a <= hi)
+        if not _is_none(lo):
+            return lambda a, lo, hi: a >= lo
+        if not _is_none(hi):
+            return lambda a, lo, hi: a <= hi
+        if _is_array(a):
+            return lambda a, lo, hi: np.ones(a.shape, np.bool_)
+        return lambda a, lo, hi: True
+
+    def _float_result(ans):
+        """Whether a cast's result type has a float (or complex) dtype."""
+        return _dtype(ans).kind in "fc"
+
+    @_ov(cast_adjoint)
+    def _ov_cast_adjoint(g, a, ans):
+        if not isinstance(ans, (types.Array,) + _SCALAR):
+            return None
+        if not _float_result(ans):
+            return lambda g, a, ans: zeros_like(a)
+        return lambda g, a, ans: reshape_like(g, a)
+
+    @_ov(cast_tangent)
+    def _ov_cast_tangent(t, ans):
+        if not isinstance(ans, (types.Array,) + _SCALAR):
+            return None
+        if not _float_result(ans):
+            return lambda t, ans: zeros_like(ans)
+        if _is_array(ans):
+            dt = _dtype(ans).type
+            return lambda t, ans: broadcast_like(t, ans).astype(dt)
+        return lambda t, ans: broadcast_like(t, ans)
+
+    @_ov(first_extreme)
+    def _ov_first_extreme(g, a, ans):
+        if not (_is_array(a) and a.ndim == 1):
+            return None
+
+        def impl(g, a, ans):
+            out = np.zeros(a.shape)
+            out[np.argmax(a == ans)] = g
+            return out
+        return impl
+
+    @_ov(first_extreme_tangent)
+    def _ov_first_extreme_tangent(t, a, ans):
+        if not (_is_array(a) and a.ndim == 1):
+            return None
+        return lambda t, a, ans: t[np.argmax(a == ans)]
+
+    # ---- reductions: var, prod, cumulative sums and products ------------------------
+
+    @_ov(reduce_sum_to)
+    def _ov_reduce_sum_to(t, ans, axis, keepdims):
+        if isinstance(t, _SCALAR):
+            return lambda t, ans, axis, keepdims: t
+        return lambda t, ans, axis, keepdims: sum(t, axis, keepdims)
+
+    @_ov(_count)
+    def _ov_count(a, axis):
+        if not _is_array(a):
+            return None
+        nd = a.ndim
+        return lambda a, axis: _reduced_count(_shape_array(a.shape), _axis_mask(axis, nd))
+
+    @_jitable
+    def _centered(a, axis, ddof):
+        """``a`` minus its mean over ``axis``, and var's derivative factor 2 / (N - ddof)."""
+        return a - mean(a, axis, True), 2.0 / (_count(a, axis) - ddof)
+
+    @_ov(var_adjoint)
+    def _ov_var_adjoint(g, a, axis=None, ddof=0, keepdims=False):
+        if isinstance(a, _SCALAR):
+            return lambda g, a, axis=None, ddof=0, keepdims=False: 0.0 * g
+        _keepdims(keepdims)
+
+        def impl(g, a, axis=None, ddof=0, keepdims=False):
+            d, c = _centered(a, axis, ddof)
+            return unreduce(g, a, axis, keepdims) * c * d
+        return impl
+
+    @_ov(var_tangent)
+    def _ov_var_tangent(t, a, ans, axis=None, ddof=0, keepdims=False):
+        if isinstance(a, _SCALAR):
+            return lambda t, a, ans, axis=None, ddof=0, keepdims=False: 0.0 * t
+        _keepdims(keepdims)
+
+        def impl(t, a, ans, axis=None, ddof=0, keepdims=False):
+            d, c = _centered(a, axis, ddof)
+            return sum(t * d, axis, keepdims) * c
+        return impl
+
+    @_jitable
+    def _others(r):
+        """Per row of the 2-D ``r``: the product of the other entries of the row (the left
+        and right products, so zeros need no care)."""
+        out = np.empty_like(r)
+        m, n = r.shape
+        for i in range(m):
+            acc = 1.0
+            for j in range(n):
+                out[i, j] = acc
+                acc *= r[i, j]
+            acc = 1.0
+            for j in range(n - 1, -1, -1):
+                out[i, j] *= acc
+                acc *= r[i, j]
+        return out
+
+    @_ov(prod_adjoint)
+    def _ov_prod_adjoint(g, a, ans, axis=None, keepdims=False):
+        if isinstance(a, _SCALAR):
+            return lambda g, a, ans, axis=None, keepdims=False: g
+        _keepdims(keepdims)
+        return lambda g, a, ans, axis=None, keepdims=False: \
+            unreduce(g, a, axis, keepdims) * _unrows(_others(_rows(a, axis)), a, axis)
+
+    @_ov(prod_tangent)
+    def _ov_prod_tangent(t, a, ans, axis=None, keepdims=False):
+        if isinstance(a, _SCALAR):
+            return lambda t, a, ans, axis=None, keepdims=False: t * 1.0
+        _keepdims(keepdims)
+        return lambda t, a, ans, axis=None, keepdims=False: sum(
+            t * prod_adjoint(zeros_like(ans) + 1.0, a, ans, axis, keepdims), axis, keepdims)
+
+    @_ov(cumsum_adjoint)
+    def _ov_cumsum_adjoint(g, a, axis=None):
+        if isinstance(g, _SCALAR):
+            return lambda g, a, axis=None: g
+        return lambda g, a, axis=None: reshape_like(
+            _unrows(_scan(_rows(g, axis), _add, True), g, axis), a)
+
+    @_ov(cumprod_adjoint)
+    def _ov_cumprod_adjoint(g, a, ans, axis=None):
+        if isinstance(a, _SCALAR):
+            return lambda g, a, ans, axis=None: g
+        return lambda g, a, ans, axis=None: cumsum_adjoint(g * ans, a, axis) / a
+
+    @_ov(cumprod_tangent)
+    def _ov_cumprod_tangent(t, a, ans, axis=None):
+        if isinstance(a, _SCALAR):
+            return lambda t, a, ans, axis=None: np.full(1, t)
+        if _is_none(axis):
+            return lambda t, a, ans, axis=None: ans * np.cumsum(t / a)
+        return lambda t, a, ans, axis=None: ans * _unrows(_scan(_rows(t / a, axis), _add, False), a, axis)
+
+    # ---- np.linalg.norm: rows of x are vectors, or matrices (n1, n2) read row-major --
+
+    @_jitable
+    def _vec_norm(v, o):
+        a = np.abs(v)
+        if o == 2.0:
+            return np.sqrt(np.sum(a * a))
+        if o == 1.0:
+            return np.sum(a)
+        if o == np.inf:
+            return np.max(a)
+        if o == -np.inf:
+            return np.min(a)
+        if o == 0.0:
+            return float(np.sum(v != 0))
+        return np.sum(a ** o) ** (1.0 / o)
+
+    @_jitable
+    def _vec_norm_w(v, nv, o):
+        """d |v|_o / dv, given nv = |v|_o (as norm_weights)."""
+        if o == 2.0:
+            return v / nv if nv != 0 else np.zeros(v.shape)
+        if o == 1.0:
+            return np.sign(v) * 1.0
+        if o == np.inf or o == -np.inf:
+            eq = np.abs(v) == nv
+            return np.sign(v) * (eq / np.sum(eq))
+        if o == 0.0:
+            return np.zeros(v.shape)
+        return np.sign(v) * np.abs(v) ** (o - 1) / nv ** (o - 1)
+
+    @_jitable
+    def _abs_sums(M, o):
+        """Column (ord ±1) or row (ord ±inf) sums of |M|, as a column for rows."""
+        if o == 1.0 or o == -1.0:
+            return np.sum(np.abs(M), axis=0).reshape((1, M.shape[1]))
+        if o == np.inf or o == -np.inf:
+            return np.sum(np.abs(M), axis=1).reshape((M.shape[0], 1))
+        raise ValueError("Invalid norm order for matrices.")
+
+    @_jitable
+    def _mat_norm(M, o):
+        if o == 2.0 or o == -2.0:
+            s = np.linalg.svd(M, full_matrices=False)[1]
+            return np.max(s) if o > 0 else np.min(s)
+        s = _abs_sums(M, o)
+        return np.max(s) if o > 0 else np.min(s)
+
+    @_jitable
+    def _mat_norm_w(M, o):
+        if o == 2.0 or o == -2.0:
+            u, s, vt = np.linalg.svd(M, full_matrices=False)
+            k = 0 if o > 0 else s.size - 1
+            return np.outer(u[:, k], vt[k, :]).ravel()
+        s = _abs_sums(M, o)
+        eq = s == (np.max(s) if o > 0 else np.min(s))
+        return (np.sign(M) * (eq / np.sum(eq))).ravel()
+
+    @_jitable
+    def _nuc_norm(M):
+        return np.sum(np.linalg.svd(M, full_matrices=False)[1])
+
+    @_jitable
+    def _nuc_norm_w(M):
+        u, s, vt = np.linalg.svd(M, full_matrices=False)
+        return (u @ vt).ravel()
+
+    _NORM_KERNELS = {   # (value of a row, weights of a row) for a plan's kind
+        "vec": (_jitable(lambda v, o, n1, n2: _vec_norm(v, o)),
+                _jitable(lambda v, nv, o, n1, n2: _vec_norm_w(v, nv, o))),
+        "mat": (_jitable(lambda v, o, n1, n2: _mat_norm(v.reshape((n1, n2)), o)),
+                _jitable(lambda v, nv, o, n1, n2: _mat_norm_w(v.reshape((n1, n2)), o))),
+        "nuc": (_jitable(lambda v, o, n1, n2: _nuc_norm(v.reshape((n1, n2)))),
+                _jitable(lambda v, nv, o, n1, n2: _nuc_norm_w(v.reshape((n1, n2))))),
+    }
+
+    def _norm_kind(x, ord, axis):  # noqa: A002
+        """How a Numba norm treats each row of ``_rows(x, axis)``: "vec" (the row's ord-norm;
+        the 2-norm for ord None or 'fro'), "mat" (a matrix norm, ord a number) or "nuc";
+        a TypingError for what NumPy refuses or Numba cannot specialise."""
+        if not _is_array(x) or _naxes(axis, x.ndim) is None:
+            raise TypingError("sourcediff.runtime.norm: x must be an array and axis None, "
+                              "an int or a tuple of ints under Numba")
+        k, o = _naxes(axis, x.ndim), _const(ord)
+        if o is None:
+            return "vec"
+        matrix = k == 2 and (x.ndim == 2 or not _is_none(axis))
+        if (not matrix and k != 1) or not (isinstance(ord, types.Number) or o in ("fro", "nuc")):
+            raise TypingError("sourcediff.runtime.norm: this ord/axis is not compiled by Numba")
+        if isinstance(o, str) and not matrix:
+            raise TypingError(f"sourcediff.runtime.norm: ord={o!r} needs a matrix")
+        return "vec" if o == "fro" else "nuc" if o == "nuc" else "mat" if matrix else "vec"
+
+    def _ord_value(ord):  # noqa: A002
+        """A number ord as a float; 2.0 for None and 'fro' (Numba only)."""
+        raise NotImplementedError
+
+    @_ov(_ord_value)
+    def _ov_ord_value(ord):  # noqa: A002
+        if isinstance(ord, types.Number):
+            return lambda ord: float(ord)
+        return lambda ord: 2.0
+
+    @_jitable
+    def _norm_rows(x, ord, axis):  # noqa: A002
+        """``_rows(x, axis)``, ord as a float and the (n1, n2) a row reads as for a matrix norm."""
+        ax = _axis_list(axis, x.ndim)
+        n1, n2 = (x.shape[ax[0]], x.shape[ax[-1]]) if len(ax) else (1, 1)
+        return _rows(x, axis), _ord_value(ord), n1, n2
+
+    @_jitable
+    def _pick(v, i):
+        """v[i], or v[0] for a single value (broadcast)."""
+        return v[i] if v.size > 1 else v[0]
+
+    @_ov(norm)
+    def _ov_norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
+        value = _NORM_KERNELS[_norm_kind(x, ord, axis)][0]
+        kd, nd = _keepdims(keepdims), x.ndim
+        fin = _finisher(nd if kd else nd - _naxes(axis, nd), kd)
+
+        def impl(x, ord=None, axis=None, keepdims=False):  # noqa: A002
+            r, o, n1, n2 = _norm_rows(x, ord, axis)
+            res = np.empty(r.shape[0])
+            for i in range(r.shape[0]):
+                res[i] = value(r[i], o, n1, n2)
+            return fin(res, _shape_array(x.shape), _axis_mask(axis, nd))
+        return impl
+
+    @_ov(norm_adjoint)
+    def _ov_norm_adjoint(g, x, ans, ord=None, axis=None, keepdims=False):  # noqa: A002
+        weights = _NORM_KERNELS[_norm_kind(x, ord, axis)][1]
+        _keepdims(keepdims)
+
+        def impl(g, x, ans, ord=None, axis=None, keepdims=False):  # noqa: A002
+            r, o, n1, n2 = _norm_rows(x, ord, axis)
+            nv, gv = _flat(ans), _flat(g)
+            out = np.empty(r.shape)
+            for i in range(r.shape[0]):
+                w, gi = weights(r[i], _pick(nv, i), o, n1, n2), _pick(gv, i)
+                for j in range(r.shape[1]):
+                    out[i, j] = w[j] * gi
+            return _unrows(out, x, axis)
+        return impl
+
+    @_ov(norm_tangent)
+    def _ov_norm_tangent(t, x, ans, ord=None, axis=None, keepdims=False):  # noqa: A002
+        weights = _NORM_KERNELS[_norm_kind(x, ord, axis)][1]
+        kd, nd = _keepdims(keepdims), x.ndim
+        fin = _finisher(nd if kd else nd - _naxes(axis, nd), kd)
+
+        def impl(t, x, ans, ord=None, axis=None, keepdims=False):  # noqa: A002
+            r, o, n1, n2 = _norm_rows(x, ord, axis)
+            tr, nv = _rows(t, axis), _flat(ans)
+            res = np.empty(r.shape[0])
+            for i in range(r.shape[0]):
+                res[i] = np.sum(tr[i] * weights(r[i], _pick(nv, i), o, n1, n2))
+            return fin(res, _shape_array(x.shape), _axis_mask(axis, nd))
+        return impl
+
+    # ---- np.average ---------------------------------------------------------------------
+
+    def _average_args(returned, keepdims):
+        """returned must be False, keepdims a constant (checked when compiling)."""
+        if _const(returned) is not False:
+            raise TypingError("sourcediff.runtime: np.average under Numba needs returned=False "
+                              "written as a constant")
+        _keepdims(keepdims)
+
+    @_ov(_average_w)
+    def _ov_average_w(a, axis, weights):
+        if not _is_array(a):
+            return None
+        if _is_none(weights):
+            return lambda a, axis, weights: np.ones(a.shape)
+        if _is_array(weights) and weights.ndim == a.ndim:
+            def same(a, axis, weights):
+                if weights.shape != a.shape:
+                    raise ValueError("np.average: weights must have a's shape, or be 1-D along an int axis")
+                return weights.astype(np.float64)
+            return same
+        if not (_is_array(weights) and weights.ndim == 1 and isinstance(axis, types.Integer)):
+            raise TypingError("sourcediff.runtime: np.average's weights must have a's shape, or "
+                              "be 1-D along an int axis")
+
+        def along(a, axis, weights):
+            n = weights.shape[0]
+            if a.shape[_norm_axis(axis, a.ndim)] != n:
+                raise ValueError("np.average: 1-D weights must match a's length along axis")
+            w = np.empty((a.size // n if n else 0, n))
+            for i in range(w.shape[0]):
+                for j in range(n):
+                    w[i, j] = weights[j]
+            return _unrows(w, a, axis)
+        return along
+
+    @_ov(_unaverage_w)
+    def _ov_unaverage_w(gw, a, axis, weights):
+        if _nd(weights) == _nd(a):
+            return lambda gw, a, axis, weights: gw
+        return lambda gw, a, axis, weights: np.sum(_rows(gw, axis), axis=0)
+
+    @_ov(average)
+    def _ov_average(a, axis=None, weights=None, returned=False, keepdims=False):
+        _average_args(returned, keepdims)
+        if _is_none(weights):
+            return lambda a, axis=None, weights=None, returned=False, keepdims=False: \
+                mean(a, axis, keepdims)
+
+        def impl(a, axis=None, weights=None, returned=False, keepdims=False):
+            w = _average_w(a, axis, weights)
+            return sum(a * w, axis, keepdims) / sum(w, axis, keepdims)
+        return impl
+
+    @_ov(average_adjoint_a)
+    def _ov_average_adjoint_a(g, a, axis=None, weights=None, returned=False, keepdims=False):
+        _average_args(returned, keepdims)
+
+        def impl(g, a, axis=None, weights=None, returned=False, keepdims=False):
+            w = _average_w(a, axis, weights)
+            return unreduce(g, a, axis, keepdims) * (w / sum(w, axis, True))
+        return impl
+
+    @_ov(average_adjoint_w)
+    def _ov_average_adjoint_w(g, a, ans, axis=None, weights=None, returned=False, keepdims=False):
+        _average_args(returned, keepdims)
+
+        def impl(g, a, ans, axis=None, weights=None, returned=False, keepdims=False):
+            sw = sum(_average_w(a, axis, weights), axis, True)
+            gw = unreduce(g, a, axis, keepdims) * (a - unreduce(ans, a, axis, keepdims)) / sw
+            return _unaverage_w(gw, a, axis, weights)
+        return impl
+
+    @_ov(average_tangent_a)
+    def _ov_average_tangent_a(t, a, ans, axis=None, weights=None, returned=False, keepdims=False):
+        _average_args(returned, keepdims)
+        return lambda t, a, ans, axis=None, weights=None, returned=False, keepdims=False: \
+            average(t, axis, _average_w(a, axis, weights), False, keepdims)
+
+    @_ov(average_tangent_w)
+    def _ov_average_tangent_w(t, a, ans, axis=None, weights=None, returned=False, keepdims=False):
+        _average_args(returned, keepdims)
+
+        def impl(t, a, ans, axis=None, weights=None, returned=False, keepdims=False):
+            sw = sum(_average_w(a, axis, weights), axis, keepdims)
+            tw = _average_w(a, axis, t)
+            return reduce_sum_to(tw * (a - unreduce(ans, a, axis, keepdims)), ans, axis, keepdims) / sw
+        return impl
 
 
 # =======================================================================================

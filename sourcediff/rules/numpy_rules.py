@@ -12,7 +12,7 @@ import operator
 import numpy as np
 
 from .. import ops, runtime as sd
-from .registry import defrule, nondiff
+from .registry import REGISTRY, defrule, nondiff
 
 # ----------------------------------------------------------------------------- arithmetic
 for add in (operator.add, np.add):
@@ -306,6 +306,17 @@ defrule(np.linalg.solve, "a, b",
         tangent={"a": "sd.solve_tangent_a(a_dot, a, ans)", "b": "np.linalg.solve(a, b_dot)"})
 defrule(np.linalg.cholesky, "a", adjoint={"a": "sd.cholesky_adjoint(g, a, ans)"},
         tangent={"a": "sd.cholesky_tangent(a_dot, a, ans)"})
+
+# ----------------------------------------------------------------------------- spellings for Numba
+# calls Numba has no implementation for in the forms these accept (abs of an array, an axis
+# for np.flip...): generated code calls runtime wrappers, the very calls under NumPy
+for _op, _name in [(builtins.abs, "builtin_abs"), (builtins.pow, "builtin_pow"), (builtins.sum, "builtin_sum"),
+                   (math.log, "math_log"), (np.cumprod, "cumprod"), (np.linalg.norm, "norm"),
+                   (np.diff, "diff"), (np.flip, "flip"), (np.expand_dims, "expand_dims"),
+                   (np.squeeze, "squeeze"), (np.full, "full"), (np.asarray, "asarray"),
+                   (np.asanyarray, "asanyarray"), (np.ascontiguousarray, "ascontiguousarray"),
+                   (np.float64, "float64")] + ([(math.cbrt, "math_cbrt")] if hasattr(math, "cbrt") else []):
+    REGISTRY.get(_op).spelling = f"sd.{_name}"
 
 # ----------------------------------------------------------------------------- no derivative (more)
 nondiff(np.trunc, np.rint, np.fix, np.heaviside, np.argsort, np.nonzero, np.count_nonzero,
