@@ -3220,11 +3220,11 @@ if numba is not None:
         return cm
 
     @_jitable
-    def _gather(a, m):
+    def _take_flat(a, m):
         return _flat(a)[m]
 
     @_jitable
-    def _scatter(g, m, n, dt):
+    def _scatter_flat(g, m, n, dt):
         out = np.zeros(n, dt)
         gf = _flat(g)
         for i in range(m.shape[0]):
@@ -3272,8 +3272,8 @@ if numba is not None:
     @_ov(_scatter_like)
     def _ov_scatter_like(g, a, m, dt):
         if _is_array(a):
-            return lambda g, a, m, dt: _scatter(g, m, a.size, dt).reshape(a.shape)
-        return lambda g, a, m, dt: _scatter(g, m, 1, dt)[0]
+            return lambda g, a, m, dt: _scatter_flat(g, m, a.size, dt).reshape(a.shape)
+        return lambda g, a, m, dt: _scatter_flat(g, m, 1, dt)[0]
 
     # np.tile(A, reps): output axis d takes source coordinate i % n_d (shapes padded on the left)
     def _tile_nd(A, reps):
@@ -3352,7 +3352,7 @@ if numba is not None:
 
         def impl(A, reps):
             src, out, cm = _tile_plan(_shape_array(np.shape(A)), reps)
-            return _gather(A, _gather_map(src, out, cm)).reshape(to_fixed_tuple(out, nd))
+            return _take_flat(A, _gather_map(src, out, cm)).reshape(to_fixed_tuple(out, nd))
         return impl
 
     @_ov(tile_adjoint)
@@ -3370,7 +3370,7 @@ if numba is not None:
 
         def impl(a, repeats, axis=None):
             src, out, cm = _repeat_plan(_shape_array(a.shape), repeats, axis)
-            return _gather(a, _gather_map(src, out, cm)).reshape(to_fixed_tuple(out, nd))
+            return _take_flat(a, _gather_map(src, out, cm)).reshape(to_fixed_tuple(out, nd))
         return impl
 
     @_ov(repeat_adjoint)
@@ -3388,7 +3388,7 @@ if numba is not None:
         _roll_nd(a, shift, axis)
 
         def impl(a, shift, axis=None):
-            return _gather(a, _gather_map(*_roll_plan(_shape_array(a.shape), shift, axis))).reshape(a.shape)
+            return _take_flat(a, _gather_map(*_roll_plan(_shape_array(a.shape), shift, axis))).reshape(a.shape)
         return impl
 
     @_ov(roll_adjoint)
