@@ -632,12 +632,33 @@ def _fast_call(types: tuple, to_float: tuple, entry, seeds: list, post=None):
     return make(entry, post, *types, *seeds)
 
 
+def _native_call(comp: _Compiled, entry, args: tuple, general):
+    """For float arguments only: a `staticmethod` of a Numba dispatcher with `entry`'s
+    compiled code that hands any other call to `general` (`backend.native_float_call`), so
+    a call costs no Python frame at all.  Only where Numba's
+    folding of keyword arguments means what binding to `f` means: the generated function
+    has `f`'s parameters, in order, and neither has defaults."""
+    if not all(type(a) is float or type(a) is np.float64 for a in args):
+        return None  # ints are converted to float first: Numba would not match them
+    py_func = getattr(entry, "py_func", None)
+    if py_func is None or py_func.__defaults__ or py_func.__kwdefaults__:
+        return None
+    params = list(comp.signature().parameters.values())
+    if (len(params) != len(args) or py_func.__code__.co_varnames[:py_func.__code__.co_argcount]
+            != tuple(p.name for p in params)
+            or any(p.kind is not p.POSITIONAL_OR_KEYWORD or p.default is not p.empty for p in params)):
+        return None
+    native = _backend.native_float_call(entry, general)
+    return staticmethod(native) if native is not None else None
+
+
 def _reverse_call(comp: _Compiled, fname: str, want_value: bool, name: str) -> _Transformed:
     """The `_Transformed` of grad / value_and_grad.  Calls go through a cache: canonical
     argument key -> (entry point, seeds, pattern, value dropped?, fast call): later calls
     with arguments of the same kinds skip binding, checks and normalisation (they would
     change nothing).  After a call with scalars only (float, int, np.float64), calls with the
-    same types skip even the cache (`_fast_call`) until a call with other arguments."""
+    same types skip even the cache (`_fast_call`, or for grad of floats `_native_call`)
+    until a call with other arguments."""
     fast: dict = {}
 
     def finish(result, value_dropped=False):
@@ -681,8 +702,10 @@ def _reverse_call(comp: _Compiled, fname: str, want_value: bool, name: str) -> _
                 same = [v is a for v, a in zip(vals, args)]
                 if all(type(a) in _FAST_TYPES and (k or (type(a) is np.float64 and type(v) is float))
                        for v, a, k in zip(vals, args, same)):
-                    call = _fast_call(tuple(map(type, args)), tuple(not k for k in same), entry, seeds,
-                                      None if value_dropped else finish)
+                    call = value_dropped and not seeds and _native_call(comp, entry, args, run)
+                    if not call:
+                        call = _fast_call(tuple(map(type, args)), tuple(not k for k in same), entry,
+                                          seeds, None if value_dropped else finish)
                 if key is not None and all(same):
                     fast[key] = (_then_float32(entry) if single_precision else entry, seeds, comp._last,
                                  value_dropped, call)

@@ -976,3 +976,43 @@ def _reset_for_tests() -> None:
         _LOADED.clear()
         _WARNED.clear()
         _FAILED.clear()
+
+
+_NATIVE_DISPATCHER: list = []  # [class] once made: Numba is imported lazily
+
+
+def native_float_call(dispatcher, general):
+    """A Numba dispatcher that runs `dispatcher`'s version compiled for float64 arguments,
+    for arguments of exactly those types (float, np.float64), and returns
+    ``general(*args)`` for any other call (other types, other counts; keyword arguments are
+    folded in by position first).  Set as a class's ``__call__`` (a ``staticmethod``),
+    calling an object then costs what calling a jitted function costs: the type check is
+    Numba's, in C, with no Python frame.  None if `dispatcher` has no such version or this
+    Numba lacks the hook used (a dispatcher asks its ``_compile_for_args`` what to run when
+    no compiled version matches)."""
+    try:
+        from numba.core import types as nbtypes
+        from numba.core.registry import CPUDispatcher
+    except ImportError:  # pragma: no cover - Numba missing or reorganised
+        return None
+    if not isinstance(dispatcher, CPUDispatcher) or not hasattr(CPUDispatcher, "_compile_for_args"):
+        return None
+    if not _NATIVE_DISPATCHER:
+        class NativeFloatCall(CPUDispatcher):
+            """Compiled versions only; anything else goes to ``self.general``."""
+
+            def _compile_for_args(self, *args, **kwargs):
+                return self.general
+
+        _NATIVE_DISPATCHER.append(NativeFloatCall)
+    floats = [cres for sig, cres in dispatcher.overloads.items()
+              if all(t == nbtypes.float64 for t in sig)]
+    if len(floats) != 1:
+        return None
+    try:
+        out = _NATIVE_DISPATCHER[0](dispatcher.py_func, targetoptions=dict(dispatcher.targetoptions))
+        out.add_overload(floats[0])
+    except Exception:  # pragma: no cover - a Numba whose dispatchers are built otherwise
+        return None
+    out.general = general
+    return out

@@ -357,6 +357,66 @@ def test_fast_call_follows_argument_kinds(backend):
     assert "__call__" in type(g).__dict__  # scalars of the same types again: the fast call
 
 
+def unit(w, b, x, t):
+    return 0.5 * np.sum((np.tanh(w * x + b) - t) ** 2)
+
+
+def unit_grad(w, b, x, t):
+    s = np.tanh(w * x + b)
+    d = (s - t) * (1.0 - s * s)
+    return d * x, d
+
+
+def test_float_calls_go_straight_to_compiled_code():
+    """After a call with floats, calling a scalar gradient is a call of a Numba dispatcher
+    (no Python frame); every other call still takes the general path."""
+    g = sourcediff.grad(unit, ("w", "b"), backend="numba")
+    args = (0.3, -0.2, 1.5, 0.7)
+    for _ in range(2):
+        np.testing.assert_allclose(g(*args), unit_grad(*args), rtol=1e-13)
+    native = type(g).__dict__.get("__call__")
+    assert isinstance(native, staticmethod) and type(native.__func__).__name__ == "NativeFloatCall"
+    xs = np.linspace(-1.0, 1.0, 4)
+    calls = [((np.float64(0.3), -0.2, 1.5, 0.7), {}), ((0.3, -0.2), {"t": 0.7, "x": 1.5}),
+             ((), {"t": 0.7, "x": 1.5, "b": -0.2, "w": 0.3}), ((0.3, -0.2, 2, 1), {}),
+             ((0.3, -0.2, 1.5, 0.7), {}), ((0.3, -0.2, 1.5, True), {})]
+    for args, kwargs in calls:
+        got, want = g(*args, **kwargs), unit_grad(*args, **kwargs)
+        assert type(got[0]) is float
+        np.testing.assert_allclose(got, want, rtol=1e-13)
+    got = g(0.3, -0.2, xs, 0.7)  # arrays: other code, other gradients
+    np.testing.assert_allclose(got, [np.sum(v) for v in unit_grad(0.3, -0.2, xs, 0.7)], rtol=1e-13)
+    assert "sd.unbroadcast(" in g.source
+    np.testing.assert_allclose(g(0.3, -0.2, 1.5, 0.7), unit_grad(0.3, -0.2, 1.5, 0.7), rtol=1e-13)
+    assert "sd.unbroadcast(" not in g.source  # .source follows the calls
+    f32 = g(np.float32(0.3), np.float32(-0.2), 1.5, 0.7)  # the general path's answer
+    g(0.3, -0.2, 1.5, 0.7)
+    again = g(np.float32(0.3), np.float32(-0.2), 1.5, 0.7)
+    assert type(f32[0]) is type(again[0]) and f32 == again
+    with pytest.raises(sourcediff.SourceDiffError, match="integer"):
+        g(1, -0.2, 1.5, 0.7)
+    with pytest.raises(sourcediff.SourceDiffError, match="missing"):
+        g(0.3, -0.2)
+    with pytest.raises(sourcediff.SourceDiffError, match="expects 4 arguments"):
+        g(0.3, -0.2, 1.5, 0.7, 0.1)
+    np.testing.assert_allclose(g(0.3, -0.2, 1.5, 0.7), unit_grad(0.3, -0.2, 1.5, 0.7), rtol=1e-13)
+    assert isinstance(type(g).__dict__.get("__call__"), staticmethod)
+
+
+def test_no_straight_calls_where_keywords_would_mean_something_else():
+    """value_and_grad checks the value; a function with defaults binds them: both keep the
+    Python fast call, and give the same answers."""
+    vg = sourcediff.value_and_grad(unit, ("w", "b"), backend="numba")
+    g = sourcediff.grad(with_default, backend="numba")
+    for _ in range(3):
+        value, grads = vg(0.3, -0.2, 1.5, 0.7)
+        assert np.isclose(value, unit(0.3, -0.2, 1.5, 0.7), rtol=1e-13)
+        np.testing.assert_allclose(grads, unit_grad(0.3, -0.2, 1.5, 0.7), rtol=1e-13)
+        assert np.isclose(g(0.3), 4 * 0.3, rtol=1e-13) and np.isclose(g(0.3, 3.0), 6 * 0.3, rtol=1e-13)
+    for g in (vg, g):
+        assert not isinstance(type(g).__dict__.get("__call__"), staticmethod)
+
+
 def spread(x):
     return x * np.ones(3)
 
