@@ -292,13 +292,13 @@ _RUNTIME_HASH: str | None = None
 
 
 def runtime_hash() -> str:
-    """sha256 of the sources Numba's cache cannot see: runtime helpers (and their overloads),
-    rules and this backend."""
+    """sha256 of the sources Numba's cache cannot see: runtime helpers (the package
+    ``sourcediff/runtime/``, with its Numba overloads), rules and this backend."""
     global _RUNTIME_HASH
     if _RUNTIME_HASH is None:
         pkg = os.path.dirname(os.path.abspath(__file__))
         files = []
-        for rel in ("runtime.py", "runtime", "rules", "backend.py"):
+        for rel in ("runtime", "rules", "backend.py"):
             p = os.path.join(pkg, rel)
             if os.path.isdir(p):
                 for root, dirs, names in os.walk(p):

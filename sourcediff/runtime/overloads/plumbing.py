@@ -1,0 +1,314 @@
+"""Numba overloads of the adjoint plumbing (``sourcediff.runtime.plumbing``).
+"""
+
+import builtins
+
+import numpy as np
+
+from numba.core import types
+
+from ..plumbing import (
+    add_at, broadcast_like, copy_value, empty_result, get_copy, iadd, ndim, reuse_result,
+    same_shape_or_fail, ShapeGuessFailed, tape_array, unbroadcast, unbroadcast_shape,
+    zeros_like,
+)
+from ..reductions import sum
+from ._kernels import (
+    _add, _bcast, _broadcast_mask, _expander, _flat, _kept_strides, _reducer, _shape_array,
+    _take,
+)
+from ._support import _dtype, _is_array, _jitable, _ov, _result_dtype, _SCALAR, _weak_result_type
+
+
+@_ov(zeros_like)
+def _ov_zeros_like(x):
+    if _is_array(x):
+        dt = _dtype(x)
+        dt = dt if dt.kind in "fc" else np.dtype(np.float64)
+        return lambda x: np.zeros(x.shape, dt)
+    if isinstance(x, (types.Float, types.Complex)):
+        zero = _dtype(x).type(0)
+        return lambda x: zero
+    if isinstance(x, _SCALAR):
+        return lambda x: 0.0
+    return None
+
+
+@_ov(unbroadcast)
+def _ov_unbroadcast(g, like):
+    if isinstance(like, _SCALAR) or (_is_array(like) and like.ndim == 0):
+        if isinstance(g, _SCALAR):
+            return lambda g, like: g
+        if _is_array(g):
+            return lambda g, like: sum(g)
+        return None
+    if not _is_array(like):
+        return None
+    if isinstance(g, _SCALAR):
+        return lambda g, like: np.full(like.shape, g)
+    if not _is_array(g):
+        return None
+    gnd, lnd = g.ndim, like.ndim
+    if gnd < lnd:   # g was never broadcast up: spread it instead
+        return lambda g, like: broadcast_like(g, like)
+    lead = gnd - lnd
+    dt = _result_dtype(np.sum, _dtype(g)).type
+    add = _reducer(_add, _take)
+
+    if lead == 0 and gnd == 2:   # matrices: direct loops for row/column sums
+        def impl(g, like):
+            if g.shape == like.shape:
+                return g
+            return _unbroadcast_2d(g, like.shape, dt)
+    elif lead == 0:   # same ndim: g itself (no copy) when shapes match at run time
+        def impl(g, like):
+            if g.shape == like.shape:
+                return g
+            gshape = _shape_array(g.shape)
+            mask, need = _broadcast_mask(_shape_array(like.shape), gshape, gnd, 0)
+            if not need:
+                return g
+            _, osize = _kept_strides(gshape, mask)
+            res = np.zeros(osize, dt)
+            add(_flat(g), gshape, mask, res, res)
+            return res.reshape(like.shape)
+    else:           # always summed: a fresh C array
+        def impl(g, like):
+            gshape = _shape_array(g.shape)
+            mask, _ = _broadcast_mask(_shape_array(like.shape), gshape, gnd, lead)
+            _, osize = _kept_strides(gshape, mask)
+            res = np.zeros(osize, dt)
+            add(_flat(g), gshape, mask, res, res)
+            return res.reshape(like.shape)
+    return impl
+
+
+@_jitable
+def _unbroadcast_2d(g, shape, dt):
+    """Sum the matrix g down to `shape`, which has a 1 where g does not."""
+    n0, n1 = g.shape
+    if (shape[0] != n0 and shape[0] != 1) or (shape[1] != n1 and shape[1] != 1):
+        raise ValueError("unbroadcast: shapes are not broadcast-compatible")
+    r0 = n0 if shape[0] == n0 else 1
+    r1 = n1 if shape[1] == n1 else 1
+    res = np.zeros((r0, r1), dt)
+    for i in range(n0):
+        for j in range(n1):
+            res[i if r0 != 1 else 0, j if r1 != 1 else 0] += g[i, j]
+    return res
+
+
+@_ov(unbroadcast_shape)
+def _ov_unbroadcast_shape(g, shape):
+    if not isinstance(shape, (types.UniTuple, types.Tuple)):
+        return None
+    n = len(shape)
+    if n == 0:
+        if isinstance(g, _SCALAR):
+            return lambda g, shape: g
+        if _is_array(g):
+            return lambda g, shape: sum(g)
+        return None
+    if isinstance(g, _SCALAR):
+        return lambda g, shape: np.full(shape, g)
+    if not _is_array(g):
+        return None
+    gnd = g.ndim
+    if gnd < n:   # g was never broadcast up: spread it instead
+        return lambda g, shape: broadcast_like(g, np.empty(shape, g.dtype))
+    lead = gnd - n
+    dt = _result_dtype(np.sum, _dtype(g)).type
+    add = _reducer(_add, _take)
+
+    def impl(g, shape):
+        if lead == 0 and g.shape == shape:
+            return g
+        if lead == 0 and gnd == 2:
+            return _unbroadcast_2d(g, shape, dt)
+        gshape = _shape_array(g.shape)
+        mask, need = _broadcast_mask(_shape_array(shape), gshape, gnd, lead)
+        if lead == 0 and not need:
+            return g
+        _, osize = _kept_strides(gshape, mask)
+        res = np.zeros(osize, dt)
+        add(_flat(g), gshape, mask, res, res)
+        return res.reshape(shape)
+    return impl
+
+
+@_ov(broadcast_like)
+def _ov_broadcast_like(t, like):
+    if isinstance(like, _SCALAR):
+        if isinstance(t, _SCALAR):
+            return lambda t, like: t
+        if _is_array(t):
+            return lambda t, like: t.ravel()[0]
+        return None
+    if not _is_array(like):
+        return None
+    if isinstance(t, _SCALAR):
+        return lambda t, like: np.full(like.shape, t)
+    if not _is_array(t) or t.ndim > like.ndim:
+        return None
+    lnd, lead = like.ndim, like.ndim - t.ndim
+    dt = _dtype(t).type
+    spread = _expander(_bcast)
+
+    if lead == 0:   # same ndim: t itself (no copy) when shapes match at run time
+        def impl(t, like):
+            lshape = _shape_array(like.shape)
+            mask, need = _broadcast_mask(_shape_array(t.shape), lshape, lnd, 0)
+            if not need:
+                return t
+            out = np.empty(like.shape, dt)
+            of = out.reshape(out.size)
+            tf = _flat(t)
+            spread(of, lshape, mask, of, tf, tf, tf)
+            return out
+    else:
+        def impl(t, like):
+            lshape = _shape_array(like.shape)
+            mask, _ = _broadcast_mask(_shape_array(t.shape), lshape, lnd, lead)
+            out = np.empty(like.shape, dt)
+            of = out.reshape(out.size)
+            tf = _flat(t)
+            spread(of, lshape, mask, of, tf, tf, tf)
+            return out
+    return impl
+
+
+@_jitable
+def _check_index(i, n):
+    if i < -n or i >= n:
+        raise IndexError("index out of bounds in add_at")
+
+
+@_ov(add_at)
+def _ov_add_at(a, idx, v):
+    if not _is_array(a):
+        return None
+    basic = (types.Integer, types.SliceType)
+    if isinstance(idx, basic) or (isinstance(idx, types.BaseTuple) and builtins.all(
+            isinstance(t, basic) for t in idx)):
+        def impl_basic(a, idx, v):
+            a[idx] += v
+        return impl_basic
+    if _is_array(idx) and idx.ndim == 1 and isinstance(idx.dtype, types.Boolean):
+        def impl_mask(a, idx, v):
+            add_at(a, np.nonzero(idx)[0], v)
+        return impl_mask
+    if (isinstance(idx, types.UniTuple) and len(idx) == 2 and a.ndim == 2
+            and _is_array(idx.dtype) and idx.dtype.ndim == 1
+            and isinstance(idx.dtype.dtype, types.Integer)):
+        v_arr = _is_array(v) and v.ndim > 0
+
+        def impl_pairs(a, idx, v):
+            i0, i1 = idx
+            n = len(i0)
+            if len(i1) != n:
+                raise ValueError("add_at: index arrays have different lengths")
+            if v_arr and v.size != n and v.size != 1:
+                raise ValueError("add_at: values do not match the index length")
+            vf = np.ascontiguousarray(v).reshape(-1) if v_arr else v
+            for k in range(n):
+                _check_index(i0[k], a.shape[0])
+                _check_index(i1[k], a.shape[1])
+                if v_arr:
+                    a[i0[k], i1[k]] += vf[k if vf.size > 1 else 0]
+                else:
+                    a[i0[k], i1[k]] += vf
+        return impl_pairs
+    if not (_is_array(idx) and idx.ndim == 1 and isinstance(idx.dtype, types.Integer)):
+        return None
+    per_row = _is_array(v) and v.ndim == a.ndim   # v[k] goes to a[idx[k]]
+    if a.ndim == 1:
+        if per_row:
+            def impl(a, idx, v):
+                n = len(idx)
+                if v.shape[0] != n and v.shape[0] != 1:
+                    raise ValueError("add_at: values do not match the index length")
+                step = 1 if v.shape[0] == n else 0
+                for k in range(n):
+                    _check_index(idx[k], a.shape[0])
+                    a[idx[k]] += v[k * step]
+        else:
+            def impl(a, idx, v):
+                for k in range(len(idx)):
+                    _check_index(idx[k], a.shape[0])
+                    a[idx[k]] += v
+        return impl
+    if per_row:
+        def impl(a, idx, v):
+            n = len(idx)
+            if v.shape[0] != n and v.shape[0] != 1:
+                raise ValueError("add_at: values do not match the index length")
+            step = 1 if v.shape[0] == n else 0
+            for k in range(n):
+                _check_index(idx[k], a.shape[0])
+                row = a[idx[k]]
+                row += v[k * step]
+    else:
+        def impl(a, idx, v):
+            for k in range(len(idx)):
+                _check_index(idx[k], a.shape[0])
+                row = a[idx[k]]
+                row += v
+    return impl
+
+
+# ---- tapes and the result buffers of fused loops -----------------------------------------
+
+@_ov(tape_array)
+def _ov_tape_array(n):
+    return lambda n: np.empty(n)
+
+
+@_ov(empty_result)
+def _ov_empty_result(shape, *operands):
+    dt = _weak_result_type(*operands)
+    return lambda shape, *operands: np.empty(shape, dt)
+
+
+@_ov(same_shape_or_fail)
+def _ov_same_shape_or_fail(a, b):
+    def impl(a, b):
+        if a.shape != b.shape:
+            raise ShapeGuessFailed("array shapes differ from the ones this code was specialised on")
+    return impl
+
+
+@_ov(reuse_result)
+def _ov_reuse_result(buffer, *operands):
+    dt = _weak_result_type(*operands)
+    if _is_array(buffer) and buffer.mutable and _dtype(buffer) == dt:
+        return lambda buffer, *operands: buffer
+    return lambda buffer, *operands: np.empty(buffer.shape, dt)
+
+
+# ---- copies and in-place accumulation ----------------------------------------------------
+
+@_ov(copy_value)
+def _ov_copy_value(v):
+    if isinstance(v, types.Array):
+        return lambda v: v.copy()
+    return lambda v: v
+
+
+@_ov(get_copy)
+def _ov_get_copy(x, idx):
+    return lambda x, idx: copy_value(x[idx])
+
+
+@_ov(ndim)
+def _ov_ndim(x):
+    k = x.ndim if isinstance(x, types.Array) else 0
+    return lambda x: k
+
+
+@_ov(iadd)
+def _ov_iadd(a, b):
+    if isinstance(a, types.Array):
+        def impl(a, b):
+            a += b
+        return impl
+    return None
