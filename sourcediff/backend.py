@@ -293,7 +293,8 @@ _RUNTIME_HASH: str | None = None
 
 def runtime_hash() -> str:
     """sha256 of the sources Numba's cache cannot see: runtime helpers (the package
-    ``sourcediff/runtime/``, with its Numba overloads), rules and this backend."""
+    ``sourcediff/runtime/``, with its Numba overloads), rules and this backend, and the
+    one setting the overloads read (whether large results go on huge pages)."""
     global _RUNTIME_HASH
     if _RUNTIME_HASH is None:
         pkg = os.path.dirname(os.path.abspath(__file__))
@@ -314,6 +315,7 @@ def runtime_hash() -> str:
                     _put(h, f.read())
             except OSError:
                 _put(h, "<missing>")
+        _put(h, "NUMPY_MADVISE_HUGEPAGE=" + os.environ.get("NUMPY_MADVISE_HUGEPAGE", ""))  # read by overloads
         _RUNTIME_HASH = h.hexdigest()
     return _RUNTIME_HASH
 

@@ -61,6 +61,7 @@ _SIZES = {"shape", "ndim", "size", "dtype"}  # attributes that are not views
 _CHEAP = {operator.add, operator.sub, operator.mul, operator.neg, np.add, np.subtract,
           np.multiply, np.negative}
 _VALUE_ARGS = {runtime.unreduce: 2, runtime.reduce_max_adjoint: 3}  # then axis, keepdims
+_IN_LOOPS = {np.exp: runtime.exp}  # per-element forms that LLVM vectorises
 
 FULL, ROW, FLAT = "full", "row", "flat"  # FLAT: a row value without keepdims, shape (n,)
 ROWS = (ROW, FLAT)
@@ -70,6 +71,9 @@ def fuse_elementwise(fn: Function, scalar_params=(), param_ndims=None, guess_sha
     """Rewrite `fn` in place: fuse element-wise regions of its top-level statements.
     `guess_shapes`: also fuse over array parameters guessed to have the shape of what they
     are combined with (see `_shape_guesses`), checked by the code before it relies on it."""
+    for s in walk(fn.body):  # `a @ b` allocates with Numba's allocator; sd.matmul on huge pages
+        if isinstance(s, Assign) and isinstance(s.value, Prim) and s.value.op is operator.matmul:
+            s.value = Prim(runtime.matmul, s.value.args, s.value.kwargs)
     sym = infer_shapes(fn, scalar_params, param_ndims)
     ndim = _symbol_ndims(fn, sym, param_ndims or {})
     counts, mutated = _assignment_counts(fn)
@@ -525,7 +529,7 @@ class _Region:
                     self.elem[s.target], t = self.hoist(s, Prim(op, vals)), None
                 else:
                     t = self.temp(s.target)
-                    self.loop.append(_like(s, Assign(t, Prim(op, vals))))
+                    self.loop.append(_like(s, Assign(t, Prim(_IN_LOOPS.get(op, op), vals))))
         if t is not None:
             self.elem[s.target] = Name(t)
         at, tup = self.index()

@@ -16,6 +16,7 @@ __all__ = [
     "fmax_mask", "fmin_mask", "clip_mask", "clip_lo_mask", "clip_hi_mask", "math_log_adjoint",
     "first_extreme", "first_extreme_tangent", "extreme_a", "extreme_a_tangent", "full",
     "asarray", "asanyarray", "ascontiguousarray", "float64", "cast_adjoint", "cast_tangent",
+    "exp",
 ]
 
 
@@ -165,3 +166,10 @@ def cast_tangent(t, ans):
     if isinstance(ans, np.ndarray):
         return np.array(np.broadcast_to(t, ans.shape), dtype=ans.dtype)
     return t[()] if isinstance(t, np.ndarray) else t
+
+
+def exp(x):
+    """``np.exp(x)``.  Fused loops call it once per element: Numba compiles it for a float
+    to a polynomial that LLVM vectorises (libm's ``exp``, which ``np.exp`` compiles to,
+    cannot be), within 1 ulp of ``math.exp``."""
+    return np.exp(x)

@@ -9,13 +9,15 @@ import numpy as np
 
 from numba.core import types
 from numba.core.errors import TypingError
+from numba.extending import intrinsic, register_jitable
 from numba.np.numpy_support import as_dtype
+from llvmlite import ir
 
 from ..elementwise import (
     asanyarray, asarray, ascontiguousarray, builtin_abs, builtin_pow, builtin_sum,
     cast_adjoint, cast_tangent, clip_hi_mask, clip_lo_mask, clip_mask, extreme_a,
     extreme_a_tangent, first_extreme, first_extreme_tangent, float64, fmax_mask, fmin_mask,
-    full, math_cbrt, math_log, math_log_adjoint, sinc_deriv,
+    exp, full, math_cbrt, math_log, math_log_adjoint, sinc_deriv,
 )
 from ..plumbing import broadcast_like, zeros_like
 from ..shapes import reshape_like
@@ -214,3 +216,58 @@ def _ov_cast_tangent(t, ans):
         dt = _dtype(ans).type
         return lambda t, ans: broadcast_like(t, ans).astype(dt)
     return lambda t, ans: broadcast_like(t, ans)
+
+
+# ---- exp: a form LLVM vectorises --------------------------------------------------------
+# exp(x) = 2**k * exp(r), k = round(x / ln 2), r = x - k ln 2 in two parts (Cody and Waite:
+# k * _LN2_HI is exact), |r| <= ln(2) / 2, and exp(r) by its Taylor series to r**13 (the
+# remainder is below 4e-18).  2**k is built from its bits, in two factors so that results
+# below the normal range round once, like libm's.  No branches and no calls: in a loop over
+# elements LLVM turns it into vector code.  Max error 1 ulp against math.exp (tested).
+_INV_LN2 = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 with its last 32 bits zero
+_LN2_LO = 1.90821492927058770002e-10
+
+
+@intrinsic
+def _float64_from_bits(typingctx, bits):
+    """The float64 whose bits are the int64 ``bits``."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+@register_jitable(inline="always")
+def _exp_poly(x):
+    xc = builtins.min(builtins.max(x, -746.0), 710.0)  # beyond: 0 and inf anyway
+    k = np.rint(xc * _INV_LN2)
+    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    p = 1.0 / 6227020800.0  # 1/13!, then Horner down to 1/2!
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = 1.0 + (r + p * r * r)
+    ki = np.int64(k)
+    k1 = ki >> 1
+    y = p * _float64_from_bits((k1 + 1023) << 52) * _float64_from_bits((ki - k1 + 1023) << 52)
+    return y if x == x else x  # NaN stays NaN
+
+
+@_ov(exp)
+def _ov_exp(x):
+    if isinstance(x, types.Float):
+        if x.bitwidth == 64:
+            return lambda x: _exp_poly(x)
+        cast = _dtype(x).type
+        return lambda x: cast(_exp_poly(np.float64(x)))
+    if isinstance(x, (types.Integer, types.Boolean)):
+        return lambda x: _exp_poly(np.float64(x))
+    return lambda x: np.exp(x)

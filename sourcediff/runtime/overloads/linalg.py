@@ -13,6 +13,7 @@ from ..linalg import (
     matmul_adjoint_a, matmul_adjoint_b, mT, outer_adjoint_a, outer_adjoint_b,
     solve_adjoint_a, solve_adjoint_b, solve_tangent_a, vdot, vdot_adjoint,
 )
+from .plumbing import _empty
 from ._support import _arrays, _dtype, _is_array, _jitable, _nd, _ov, _SCALAR, _unsupported
 
 
@@ -38,6 +39,15 @@ def _ov_matmul(a, b):
     res = np.result_type(_dtype(a), _dtype(b))
     work = res if res.kind in "fc" else np.dtype(np.float64)
     wt, rt = work.type, res.type
+    if res == work and a.ndim == b.ndim == 2:
+        def impl(a, b):  # into a result on huge pages when large
+            x, y = _as_blas(a, wt), _as_blas(b, wt)
+            if x.shape[1] != y.shape[0]:
+                raise ValueError("matmul: the inner dimensions of the operands differ")
+            out = _empty((x.shape[0], y.shape[1]), wt)
+            np.dot(x, y, out)
+            return out
+        return impl
     if res == work:
         return lambda a, b: _as_blas(a, wt) @ _as_blas(b, wt)
     if a.ndim == 1 and b.ndim == 1:
