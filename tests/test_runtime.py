@@ -431,6 +431,7 @@ def test_nb_zeros_like():
 @pytest.mark.parametrize("gshape, lshape, dtype", [
     ((4, 3), (3,), np.float64), ((4, 3), (1, 3), np.float64), ((4, 3), (4, 1), np.float64),
     ((4, 3), (4, 3), np.float64), ((2, 4, 3), (4, 1), np.float32), ((2, 3), (), np.float64),
+    ((5,), (1,), np.float64), ((5,), (5,), np.float32), ((1,), (1,), np.float64),
 ])
 def test_nb_unbroadcast(gshape, lshape, dtype):
     g = rand(*gshape, dtype=dtype)
@@ -443,6 +444,12 @@ def test_nb_unbroadcast(gshape, lshape, dtype):
 
 def test_nb_unbroadcast_scalar_g():
     assert nb_unbroadcast(1.5, 2.0) == 1.5
+
+
+@pytest.mark.parametrize("gshape, lshape", [((5,), (3,)), ((4, 3), (2, 3))])
+def test_nb_unbroadcast_refuses_shapes_that_do_not_broadcast(gshape, lshape):
+    with pytest.raises(ValueError, match="broadcast"):
+        nb_unbroadcast(rand(*gshape), rand(*lshape))
 
 
 @pytest.mark.parametrize("tshape, lshape", [((), (4, 3)), ((1, 3), (4, 3)), ((3,), (4, 3)),

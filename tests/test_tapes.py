@@ -271,7 +271,8 @@ def test_arrays_needed_only_for_their_shape_tape_the_shape(backend):
 
 
 @pytest.mark.parametrize("gshape, shape", [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 4), (1, 4)), ((3, 4), (3, 1)),
-                                           ((2, 3, 4), (3, 1)), ((4,), (3, 4)), ((3,), ()), ((), (2, 2))])
+                                           ((2, 3, 4), (3, 1)), ((4,), (3, 4)), ((3,), ()), ((), (2, 2)),
+                                           ((5,), (1,)), ((5,), (5,))])
 def test_unbroadcast_shape_equals_unbroadcast_on_both_backends(gshape, shape):
     import numba
     from sourcediff import runtime as sd

@@ -60,11 +60,13 @@ def _ov_unbroadcast(g, like):
     dt = _result_dtype(np.sum, _dtype(g)).type
     add = _reducer(_add, _take)
 
-    if lead == 0 and gnd == 2:   # matrices: direct loops for row/column sums
+    if lead == 0 and gnd <= 2:   # vectors and matrices: direct loops (compile fast)
+        direct = _unbroadcast_1d if gnd == 1 else _unbroadcast_2d
+
         def impl(g, like):
             if g.shape == like.shape:
                 return g
-            return _unbroadcast_2d(g, like.shape, dt)
+            return direct(g, like.shape, dt)
     elif lead == 0:   # same ndim: g itself (no copy) when shapes match at run time
         def impl(g, like):
             if g.shape == like.shape:
@@ -86,6 +88,17 @@ def _ov_unbroadcast(g, like):
             add(_flat(g), gshape, mask, res, res)
             return res.reshape(like.shape)
     return impl
+
+
+@_jitable
+def _unbroadcast_1d(g, shape, dt):
+    """Sum the vector g down to `shape`: (1,)."""
+    if shape[0] != 1:
+        raise ValueError("unbroadcast: shapes are not broadcast-compatible")
+    res = np.zeros(1, dt)
+    for i in range(g.shape[0]):
+        res[0] += g[i]
+    return res
 
 
 @_jitable
@@ -123,13 +136,14 @@ def _ov_unbroadcast_shape(g, shape):
         return lambda g, shape: broadcast_like(g, np.empty(shape, g.dtype))
     lead = gnd - n
     dt = _result_dtype(np.sum, _dtype(g)).type
+    if lead == 0 and gnd <= 2:   # vectors and matrices: direct loops (compile fast)
+        direct = _unbroadcast_1d if gnd == 1 else _unbroadcast_2d
+        return lambda g, shape: g if g.shape == shape else direct(g, shape, dt)
     add = _reducer(_add, _take)
 
     def impl(g, shape):
         if lead == 0 and g.shape == shape:
             return g
-        if lead == 0 and gnd == 2:
-            return _unbroadcast_2d(g, shape, dt)
         gshape = _shape_array(g.shape)
         mask, need = _broadcast_mask(_shape_array(shape), gshape, gnd, lead)
         if lead == 0 and not need:
