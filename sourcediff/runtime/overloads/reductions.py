@@ -110,29 +110,17 @@ def _reduction_2d(combine, init, dt, ax, kd, is_mean, check):
     return impl
 
 
-@overload(sum, jit_options=_JIT, prefer_literal=True)  # a literal axis: the 2-D fast path
-def _ov_sum(x, axis=None, keepdims=False):
-    return _reduction("sum", x, axis, keepdims)
+def _register_reduction(fn):
+    """The overload of ``fn`` (sum, mean, max, min or prod), preferring a literal axis: the
+    2-D fast path."""
+    def typer(x, axis=None, keepdims=False):
+        return _reduction(fn.__name__, x, axis, keepdims)
+    overload(fn, jit_options=_JIT, prefer_literal=True)(typer)
 
 
-@overload(mean, jit_options=_JIT, prefer_literal=True)  # a literal axis: the 2-D fast path
-def _ov_mean(x, axis=None, keepdims=False):
-    return _reduction("mean", x, axis, keepdims)
-
-
-@overload(max, jit_options=_JIT, prefer_literal=True)  # a literal axis: the 2-D fast path
-def _ov_max(x, axis=None, keepdims=False):
-    return _reduction("max", x, axis, keepdims)
-
-
-@overload(min, jit_options=_JIT, prefer_literal=True)  # a literal axis: the 2-D fast path
-def _ov_min(x, axis=None, keepdims=False):
-    return _reduction("min", x, axis, keepdims)
-
-
-@overload(prod, jit_options=_JIT, prefer_literal=True)  # a literal axis: the 2-D fast path
-def _ov_prod(x, axis=None, keepdims=False):
-    return _reduction("prod", x, axis, keepdims)
+for _fn in (sum, mean, max, min, prod):
+    _register_reduction(_fn)
+del _fn
 
 
 def _var_impl(x, axis, keepdims, take_sqrt):
