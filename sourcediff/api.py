@@ -635,9 +635,9 @@ def _fast_call(types: tuple, to_float: tuple, entry, seeds: list, post=None):
 def _native_call(comp: _Compiled, entry, args: tuple, general):
     """For float arguments only: a `staticmethod` of a Numba dispatcher with `entry`'s
     compiled code that hands any other call to `general` (`backend.native_float_call`), so
-    a call costs no Python frame at all.  Only where Numba's
-    folding of keyword arguments means what binding to `f` means: the generated function
-    has `f`'s parameters, in order, and neither has defaults."""
+    a call costs no Python frame at all.  Only where Numba's folding of keyword arguments
+    means what binding to `f` means: the generated function has `f`'s parameters, in order,
+    and neither has defaults.  (A keyword mistake is then refused by Numba: a TypeError.)"""
     if not all(type(a) is float or type(a) is np.float64 for a in args):
         return None  # ints are converted to float first: Numba would not match them
     py_func = getattr(entry, "py_func", None)

@@ -402,6 +402,11 @@ def test_float_calls_go_straight_to_compiled_code():
         g(0.3, -0.2, 1.5, 0.7, 0.1)
     np.testing.assert_allclose(g(0.3, -0.2, 1.5, 0.7), unit_grad(0.3, -0.2, 1.5, 0.7), rtol=1e-13)
     assert isinstance(type(g).__dict__.get("__call__"), staticmethod)
+    # keyword mistakes are refused by Numba's own argument folding (a TypeError), never ignored
+    for args, kwargs in (((0.3, -0.2, 1.5), {"z": 0.7}), ((0.3, -0.2, 1.5, 0.7), {"w": 0.3}),
+                         ((0.3, -0.2, 1.5), {"w": 0.3}), ((0.3, -0.2, 1.5, 0.7), {"t": 0.7})):
+        with pytest.raises((TypeError, sourcediff.SourceDiffError)):
+            g(*args, **kwargs)
 
 
 def test_no_straight_calls_where_keywords_would_mean_something_else():
