@@ -202,6 +202,14 @@ def _check_index(i, n):
         raise IndexError("index out of bounds in add_at")
 
 
+@_jitable
+def _values_step(v, n):
+    """add_at with one value per index: the step through ``v`` (1, or 0 for one value)."""
+    if v.shape[0] != n and v.shape[0] != 1:
+        raise ValueError("add_at: values do not match the index length")
+    return 1 if v.shape[0] == n else 0
+
+
 @_ov(add_at)
 def _ov_add_at(a, idx, v):
     if not _is_array(a):
@@ -244,9 +252,7 @@ def _ov_add_at(a, idx, v):
         if per_row:
             def impl(a, idx, v):
                 n = len(idx)
-                if v.shape[0] != n and v.shape[0] != 1:
-                    raise ValueError("add_at: values do not match the index length")
-                step = 1 if v.shape[0] == n else 0
+                step = _values_step(v, n)
                 for k in range(n):
                     _check_index(idx[k], a.shape[0])
                     a[idx[k]] += v[k * step]
@@ -259,9 +265,7 @@ def _ov_add_at(a, idx, v):
     if per_row:
         def impl(a, idx, v):
             n = len(idx)
-            if v.shape[0] != n and v.shape[0] != 1:
-                raise ValueError("add_at: values do not match the index length")
-            step = 1 if v.shape[0] == n else 0
+            step = _values_step(v, n)
             for k in range(n):
                 _check_index(idx[k], a.shape[0])
                 row = a[idx[k]]

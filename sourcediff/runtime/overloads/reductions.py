@@ -197,6 +197,14 @@ def _ov_logsumexp(x, axis=None, keepdims=False):
     return impl
 
 
+def _reduced_args(g, x, axis, keepdims) -> bool:
+    """Whether the adjoint overloads of a reduction take these types: an array ``x``, ``g``
+    an array or a number, an axis they handle and a constant ``keepdims``."""
+    kd = _keepdims(keepdims)
+    return (_is_array(x) and isinstance(g, (types.Array,) + _SCALAR) and kd is not None
+            and _naxes(axis, x.ndim) is not None)
+
+
 @_ov(unreduce)
 def _ov_unreduce(g, x, axis=None, keepdims=False):
     if isinstance(x, _SCALAR):
@@ -205,9 +213,7 @@ def _ov_unreduce(g, x, axis=None, keepdims=False):
         if _is_array(g):
             return lambda g, x, axis=None, keepdims=False: g.ravel()[0]
         return None
-    kd = _keepdims(keepdims)
-    if not (_is_array(x) and isinstance(g, (types.Array,) + _SCALAR)) or kd is None \
-            or _naxes(axis, x.ndim) is None:
+    if not _reduced_args(g, x, axis, keepdims):
         return None
     nd = x.ndim
     dt = _dtype(g).type
@@ -231,9 +237,7 @@ def _ov_unreduce(g, x, axis=None, keepdims=False):
 def _ov_reduce_max_adjoint(g, x, ans, axis=None, keepdims=False):
     if isinstance(x, _SCALAR):
         return lambda g, x, ans, axis=None, keepdims=False: g
-    kd = _keepdims(keepdims)
-    if not (_is_array(x) and isinstance(g, (types.Array,) + _SCALAR)) or kd is None \
-            or _naxes(axis, x.ndim) is None:
+    if not _reduced_args(g, x, axis, keepdims):
         return None
     nd = x.ndim
     dt = _dtype(g).type
