@@ -1,10 +1,13 @@
 """The Numba forms of runtime helpers that differ from NumPy's in how they compute, not what:
-`sd.exp` (a polynomial LLVM vectorises) and large results on huge pages."""
+`sd.exp` (a polynomial LLVM vectorises) and large results on huge pages, from a pool of
+blocks kept between calls."""
 
+import gc
 import math
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -111,3 +114,136 @@ def test_numpys_switch_turns_huge_pages_off(tmp_path):
         runs.append(out)
     assert runs[0][0] == "False" and runs[0][1] != runs[1][1]
     assert runs[1][0] == str(sys.platform.startswith("linux"))
+
+
+# ---- the pool of large blocks (Linux) -------------------------------------------------------
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the pool is Linux-only")
+
+
+@numba.njit
+def big(n, fill):
+    out = sd.empty_result((n,), 0.0)
+    out[:] = fill
+    return out
+
+
+@numba.njit(nogil=True)
+def big_nogil(n, fill):
+    out = sd.empty_result((n,), 0.0)
+    out[:] = fill
+    ok = True
+    for i in range(n):
+        ok = ok and out[i] == fill
+    return ok
+
+
+@pytest.fixture
+def pool():
+    """The pool, with the cyclic GC paused (it could free other tests' arrays mid-test)."""
+    from sourcediff.runtime.overloads import _block_pool
+    cap = _block_pool.stats()["cap_bytes"]
+    gc.collect()
+    gc.disable()
+    try:
+        yield _block_pool
+    finally:
+        gc.enable()
+        _block_pool.set_cap(cap)
+
+
+N = 1 << 20  # 8 MB of float64
+
+
+@linux_only
+def test_pool_gives_a_freed_block_again(pool):
+    a = big(N, 1.0)
+    address, live = a.ctypes.data, pool.stats()["live"]
+    assert address % (1 << 21) == 0
+    del a
+    assert pool.stats()["live"] == live - 1 and pool.stats()["free"] >= 1
+    b = big(N, 2.0)
+    assert b.ctypes.data == address and np.all(b == 2.0)
+    c = big(N, 3.0)  # the block is taken: a new one
+    assert c.ctypes.data != address and np.all(b == 2.0) and np.all(c == 3.0)
+
+
+@linux_only
+def test_pool_keeps_no_more_than_its_cap(pool):
+    pool.set_cap(0)
+    a = big(N + 1, 1.0)
+    free = pool.stats()["free"]
+    del a
+    assert pool.stats()["free"] == free  # freed, not kept
+    pool.set_cap(1 << 30)
+    a = big(N + 1, 1.0)
+    del a
+    assert pool.stats()["free"] == free + 1
+
+
+@linux_only
+def test_more_live_blocks_than_the_pool_follows(pool):
+    """Past the pool's slots, arrays get Numba's memory: still right, still distinct."""
+    live = pool.stats()["live"]  # other tests' arrays may still be alive
+    arrays = [big(1 << 19, float(i)) for i in range(pool._SLOTS + 6)]
+    assert len({a.ctypes.data for a in arrays}) == len(arrays)
+    assert all(np.all(a == i) for i, a in enumerate(arrays))
+    assert pool.stats()["live"] <= pool._SLOTS
+    del arrays
+    assert pool.stats()["live"] == live
+
+
+@linux_only
+def test_pool_is_safe_across_threads(pool):
+    """Code compiled with nogil takes and gives blocks from several threads at once."""
+    results, live = [], pool.stats()["live"]
+
+    def work(k):
+        results.append(all(big_nogil(N // 2 + 1024 * (i % 3), float(k * 1000 + i)) for i in range(40)))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [True] * 4
+    assert pool.stats()["live"] == live
+
+
+@linux_only
+def test_gradient_results_survive_later_calls(tmp_path):
+    """Large results of one gradient call stay intact while later calls reuse the pool."""
+    import sourcediff
+
+    def f(x):
+        return np.sum(np.sin(x) * x)
+
+    g = sourcediff.grad(f, backend="numba")
+    x1, x2 = np.linspace(0, 1, N), np.linspace(1, 2, N)
+    r1 = g(x1)
+    r2 = g(x2)
+    np.testing.assert_allclose(r1, np.cos(x1) * x1 + np.sin(x1), rtol=1e-13)
+    np.testing.assert_allclose(r2, np.cos(x2) * x2 + np.sin(x2), rtol=1e-13)
+    del r1
+    r3 = g(x1)
+    np.testing.assert_allclose(r2, np.cos(x2) * x2 + np.sin(x2), rtol=1e-13)
+    np.testing.assert_allclose(r3, np.cos(x1) * x1 + np.sin(x1), rtol=1e-13)
+
+
+@linux_only
+def test_pool_setting_and_exit_with_live_blocks():
+    """SOURCEDIFF_POOL_MB sets the cap (a bad value gives the default); a process that
+    exits holding pool arrays (in globals and in a reference cycle) exits cleanly."""
+    code = ("import numba, numpy as np\nfrom sourcediff import runtime as sd\n"
+            "from sourcediff.runtime.overloads import _block_pool\n"
+            "f = numba.njit(lambda: sd.empty_result((1024, 1024), 0.0))\n"
+            "keep = [f(), f()]\ncycle = [f()]\ncycle.append(cycle)\n"
+            "print(_block_pool.stats()['cap_bytes'])\n")
+    caps = []
+    for value in ("0", "64", "lots"):
+        env = dict(os.environ, SOURCEDIFF_POOL_MB=value)
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                             cwd=ROOT)
+        assert run.returncode == 0, run.stderr
+        caps.append(int(run.stdout))
+    assert caps == [0, 64 << 20, 256 << 20]

@@ -286,18 +286,22 @@ def _ov_tape_array(n):
     return lambda n: np.empty(n)
 
 
-# ---- large results on huge pages ------------------------------------------------------------
-# A fresh 8 MB array costs 2,048 page faults when first written (several ms on a VM).
-# NumPy asks Linux for transparent huge pages for arrays of 4 MB or more; Numba's arrays do
-# not, so large results of generated code are allocated here: 2 MB aligned and advised
-# MADV_HUGEPAGE (4 faults instead of 2,048).  Advice only: if the kernel declines, nothing
-# changes.  NumPy's switch turns it off too: NUMPY_MADVISE_HUGEPAGE=0 (read at compile
-# time; part of the cache key, see backend.runtime_hash).  The symbol is resolved by name
-# when the code is linked, so cached code stays valid across processes.
+# ---- large results on huge pages, from a pool of blocks --------------------------------------
+# A fresh 8 MB array costs 2,048 page faults when first written (several ms on a VM), and
+# glibc returns a freed block that large to the system at once, so a gradient allocating
+# 8 MB temporaries paid that on every call.  Large results of generated code (4 MB or more,
+# NumPy's huge-page threshold) therefore come from ``_block_pool``: 2 MB aligned blocks
+# advised MADV_HUGEPAGE, kept mapped after the array dies and handed out again (see there).
+# If the pool follows too many blocks already, the array gets Numba's memory, still 2 MB
+# aligned and advised.  NumPy's switch turns both off: NUMPY_MADVISE_HUGEPAGE=0 (read at
+# compile time; part of the cache key, see backend.runtime_hash).  Symbols are resolved by
+# name when the code is linked, so cached code stays valid across processes.
 HUGE_PAGES = sys.platform.startswith("linux") and os.environ.get("NUMPY_MADVISE_HUGEPAGE", "1") != "0"
 _HUGE_PAGE = 1 << 21
 _MADV_HUGEPAGE = 14  # Linux
 _HUGE_MIN_BYTES = 1 << 22  # NumPy's threshold
+if HUGE_PAGES:
+    from . import _block_pool
 
 
 @intrinsic
@@ -322,17 +326,25 @@ def _empty_c(typingctx, shape, dt):
             strides.insert(0, size)
             size = builder.mul(size, d)
         big = builder.icmp_signed(">=", size, ir.Constant(intp, _HUGE_MIN_BYTES))
-        u32 = ir.IntType(32)
-        align = builder.select(big, ir.Constant(u32, _HUGE_PAGE),
-                               ir.Constant(u32, context.get_preferred_array_alignment(dtype)))
-        meminfo = context.nrt.meminfo_alloc_aligned(builder, size, align)
+        voidptr = cgutils.voidptr_t
+        meminfo = cgutils.alloca_once_value(builder, ir.Constant(voidptr, None))
+        with builder.if_then(big, likely=False):
+            _pool_meminfo(context, builder, size, meminfo)
+        with builder.if_then(cgutils.is_null(builder, builder.load(meminfo)), likely=True):
+            u32 = ir.IntType(32)
+            align = builder.select(big, ir.Constant(u32, _HUGE_PAGE),
+                                   ir.Constant(u32, context.get_preferred_array_alignment(dtype)))
+            fresh = context.nrt.meminfo_alloc_aligned(builder, size, align)
+            builder.store(fresh, meminfo)
+            with builder.if_then(big, likely=False):  # NRT leaves >= align bytes after the data
+                span = builder.and_(builder.add(size, ir.Constant(intp, _HUGE_PAGE - 1)),
+                                    ir.Constant(intp, -_HUGE_PAGE))
+                fnty = ir.FunctionType(u32, [voidptr, intp, u32])
+                madvise = cgutils.get_or_insert_function(builder.module, fnty, "madvise")
+                builder.call(madvise, [context.nrt.meminfo_data(builder, fresh), span,
+                                       ir.Constant(u32, _MADV_HUGEPAGE)])
+        meminfo = builder.load(meminfo)
         data = context.nrt.meminfo_data(builder, meminfo)
-        with builder.if_then(big, likely=False):  # NRT leaves >= align bytes after the data
-            span = builder.and_(builder.add(size, ir.Constant(intp, _HUGE_PAGE - 1)),
-                                ir.Constant(intp, -_HUGE_PAGE))
-            fnty = ir.FunctionType(ir.IntType(32), [cgutils.voidptr_t, intp, u32])
-            madvise = cgutils.get_or_insert_function(builder.module, fnty, "madvise")
-            builder.call(madvise, [data, span, ir.Constant(u32, _MADV_HUGEPAGE)])
         ary = make_array(arrtype)(context, builder)
         populate_array(ary, data=builder.bitcast(data, context.get_data_type(dtype).as_pointer()),
                        shape=cgutils.pack_array(builder, dims, ty=intp),
@@ -340,6 +352,29 @@ def _empty_c(typingctx, shape, dt):
                        itemsize=itemsize, meminfo=meminfo)
         return ary._getvalue()
     return arrtype(shape, dt), codegen
+
+
+def _pool_meminfo(context, builder, size, out):
+    """Store in ``out`` a MemInfo owning a block of ``size`` bytes from the pool; leave it
+    NULL if the pool has no block to give."""
+    voidptr = cgutils.voidptr_t
+    i64 = ir.IntType(64)
+    take = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64]),
+                                          _block_pool.TAKE)
+    give = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [voidptr]),
+                                          _block_pool.GIVE)
+    address = builder.call(take, [size])
+    with builder.if_then(builder.icmp_unsigned("!=", address, ir.Constant(i64, 0)), likely=True):
+        block = builder.inttoptr(address, voidptr)
+        # NRT_api_functions.manage_memory(data, dtor): the third entry of NRT's API table
+        manage_ty = ir.FunctionType(voidptr, [voidptr, voidptr])
+        table = builder.bitcast(context.nrt.get_nrt_api(builder), voidptr.as_pointer())
+        manage = builder.bitcast(builder.load(builder.gep(table, [ir.Constant(ir.IntType(32), 2)])),
+                                 manage_ty.as_pointer())
+        mi = builder.call(manage, [block, builder.bitcast(give, voidptr)])
+        with builder.if_then(cgutils.is_null(builder, mi), likely=False):
+            builder.call(give, [block])  # back to the pool; the caller allocates as usual
+        builder.store(mi, out)
 
 
 def _empty(shape, dt):
