@@ -4,17 +4,22 @@ Why: glibc gives a freed block of several MB back to the system at once, so a gr
 allocates an 8 MB temporary pays for 2,048 page faults (or, on huge pages, for 8 MB zeroed
 by the kernel) on every call.  NumPy has no cache for large arrays; XLA keeps its buffers.
 
-How: a block is a ``aligned_alloc`` of the request rounded up to 2 MB, advised
+How: a block is an ``aligned_alloc`` of the request rounded up to 2 MB, advised
 ``MADV_HUGEPAGE``.  Numba's runtime owns it through a MemInfo whose destructor is
 ``sourcediff_pool_give`` (``NRT_api_functions.manage_memory``): when the array dies the
-block goes back to the pool, and the next request of the same rounded size takes it again,
-already mapped.  The pool keeps at most ``SOURCEDIFF_POOL_MB`` MB of free blocks (default
-256; 0 keeps none) and follows at most ``_SLOTS`` blocks (live or free); beyond that,
-requests get ordinary Numba memory.
+block goes back to the pool, and the next request of the same rounded size
+(``sourcediff_pool_take``) gets it again, already mapped.  The pool keeps at most
+``SOURCEDIFF_POOL_MB`` MB of free blocks (default 256; 0 keeps none) and follows at most
+``_SLOTS`` blocks, live or free; past that, requests get ordinary Numba memory (``take``
+returns 0).  When a new block needs a slot and none is empty, a free block of another size
+is released.
 
-The two functions are C callbacks (``numba.cfunc``) and the pool's state is one int64
-table; all three are found by symbol name (``llvmlite.binding.add_symbol``), so code cached
-in one process links to this process's pool.  A spin lock (atomic exchange) guards the table.
+The two functions are a few lines of LLVM IR compiled here, in each process, with llvmlite
+(milliseconds; nothing to cache), and registered by name (``llvmlite.binding.add_symbol``),
+so generated code cached in one process links to this process's pool.  The pool's state is
+one int64 table: ``[lock, free bytes, cap bytes]`` then ``(address, size, state)`` per slot.
+An atomic-exchange spin lock guards it: generated code holds the GIL, but code a user
+compiles with ``nogil`` may take and give blocks from several threads.
 """
 
 import ctypes
@@ -23,18 +28,15 @@ import os
 import numpy as np
 import llvmlite.binding as llvm
 from llvmlite import ir
-from numba import carray, cfunc, njit, types
-from numba.extending import intrinsic
 
-TAKE = "sourcediff_pool_take"
-GIVE = "sourcediff_pool_give"
-_TABLE = "sourcediff_pool_table"
+TAKE = "sourcediff_pool_take"  # i64 (i64 nbytes): a block's address, or 0
+GIVE = "sourcediff_pool_give"  # void (i8* data): NRT's managed-memory destructor
 
 _HUGE_PAGE = 1 << 21
 _MADV_HUGEPAGE = 14  # Linux
 _SLOTS = 64
-_LOCK, _FREE_BYTES, _CAP_BYTES, _FIRST = 0, 1, 2, 3  # table layout; then (address, size, state) per slot
-_EMPTY, _LIVE, _FREE = 0, 1, 2
+_LOCK, _FREE_BYTES, _CAP_BYTES, _FIRST = 0, 1, 2, 3
+_EMPTY, _LIVE, _FREE = 0, 1, 2  # slot states
 _TABLE_LEN = _FIRST + 3 * _SLOTS
 
 
@@ -46,147 +48,187 @@ def _cap_bytes() -> int:
     return max(0, int(mb * (1 << 20)))
 
 
-_table = np.zeros(_TABLE_LEN, dtype=np.int64)  # lives as long as the process
+_I64, _I32 = ir.IntType(64), ir.IntType(32)
+_VOIDPTR = ir.IntType(8).as_pointer()
+
+
+class _Table:
+    """IR access to the table at a fixed address (the IR is compiled in this process)."""
+
+    def __init__(self, builder: ir.IRBuilder, address: int):
+        self.b = builder
+        self.base = builder.inttoptr(ir.Constant(_I64, address), _I64.as_pointer())
+
+    def at(self, k):
+        return self.b.gep(self.base, [k if isinstance(k, ir.Value) else ir.Constant(_I64, k)])
+
+    def load(self, k, offset=0):
+        return self.b.load(self.at(self.b.add(k, ir.Constant(_I64, offset)) if offset else k))
+
+    def store(self, value, k, offset=0):
+        value = value if isinstance(value, ir.Value) else ir.Constant(_I64, value)
+        self.b.store(value, self.at(self.b.add(k, ir.Constant(_I64, offset)) if offset else k))
+
+    def lock(self):
+        b = self.b
+        spin = b.append_basic_block("lock")
+        done = b.append_basic_block("locked")
+        b.branch(spin)
+        b.position_at_end(spin)
+        old = b.atomic_rmw("xchg", self.at(_LOCK), ir.Constant(_I64, 1), "acquire")
+        b.cbranch(b.icmp_unsigned("==", old, ir.Constant(_I64, 0)), done, spin)
+        b.position_at_end(done)
+
+    def unlock(self):
+        self.b.store_atomic(ir.Constant(_I64, 0), self.at(_LOCK), "release", 8)
+
+    def scan(self, rules):
+        """For each slot k in order, ``var = k`` for the first slot where ``rule(k)`` holds,
+        for each ``var: rule`` in ``rules`` (no branches); returns the vars (-1: none)."""
+        b = self.b
+        found = {name: b.alloca(_I64, name=name) for name in rules}
+        for var in found.values():
+            b.store(ir.Constant(_I64, -1), var)
+        with _for_range(b, _SLOTS) as i:
+            k = b.add(b.mul(i, ir.Constant(_I64, 3)), ir.Constant(_I64, _FIRST))
+            for name, rule in rules.items():
+                old = b.load(found[name])
+                first = b.and_(b.icmp_signed("<", old, ir.Constant(_I64, 0)), rule(k))
+                b.store(b.select(first, k, old), found[name])
+        return {name: b.load(var) for name, var in found.items()}
+
+
+class _for_range:
+    """``with _for_range(builder, n) as i:`` -- a counted loop over an i64 ``i``."""
+
+    def __init__(self, builder, n):
+        self.b, self.n = builder, n
+
+    def __enter__(self):
+        b = self.b
+        self.head, self.body, self.end = (b.append_basic_block(n) for n in ("head", "body", "end"))
+        self.before = b.block
+        b.branch(self.head)
+        b.position_at_end(self.head)
+        self.i = b.phi(_I64)
+        b.cbranch(b.icmp_signed("<", self.i, ir.Constant(_I64, self.n)), self.body, self.end)
+        b.position_at_end(self.body)
+        return self.i
+
+    def __exit__(self, *exc):
+        b = self.b
+        self.i.add_incoming(ir.Constant(_I64, 0), self.before)
+        self.i.add_incoming(b.add(self.i, ir.Constant(_I64, 1)), b.block)
+        b.branch(self.head)
+        b.position_at_end(self.end)
+        return False
+
+
+def _libc(name: str) -> int:
+    return ctypes.cast(getattr(ctypes.CDLL(None), name), ctypes.c_void_p).value
+
+
+def _call(builder, name, restype, argtypes, args):
+    fnty = ir.FunctionType(restype, argtypes)
+    fn = builder.inttoptr(ir.Constant(_I64, _libc(name)), fnty.as_pointer())
+    return builder.call(fn, args)
+
+
+def _is(b, value, const):
+    return b.icmp_signed("==", value, ir.Constant(_I64, const))
+
+
+def _module(table: int) -> ir.Module:
+    mod = ir.Module(name="sourcediff_block_pool")
+    mod.triple = llvm.get_process_triple()
+
+    # take(nbytes): a free block of this rounded size; else a new one in an empty slot (or
+    # in the slot of a free block of another size, released); else 0.
+    take = ir.Function(mod, ir.FunctionType(_I64, [_I64]), TAKE)
+    b = ir.IRBuilder(take.append_basic_block("entry"))
+    t = _Table(b, table)
+    size = b.and_(b.add(take.args[0], ir.Constant(_I64, _HUGE_PAGE - 1)), ir.Constant(_I64, -_HUGE_PAGE))
+    t.lock()
+    slot = t.scan({
+        "match": lambda k: b.and_(_is(b, t.load(k, 2), _FREE), b.icmp_signed("==", t.load(k, 1), size)),
+        "empty": lambda k: _is(b, t.load(k, 2), _EMPTY),
+        "spare": lambda k: _is(b, t.load(k, 2), _FREE),
+    })
+    with b.if_then(b.icmp_signed(">=", slot["match"], ir.Constant(_I64, 0))):
+        k = slot["match"]
+        t.store(_LIVE, k, 2)
+        t.store(b.sub(t.load(_FREE_BYTES), size), _FREE_BYTES)
+        t.unlock()
+        b.ret(t.load(k))
+    empty = b.alloca(_I64)
+    b.store(slot["empty"], empty)
+    no_empty = b.icmp_signed("<", slot["empty"], ir.Constant(_I64, 0))
+    with b.if_then(b.and_(no_empty, b.icmp_signed(">=", slot["spare"], ir.Constant(_I64, 0)))):
+        k = slot["spare"]
+        _call(b, "free", ir.VoidType(), [_VOIDPTR], [b.inttoptr(t.load(k), _VOIDPTR)])
+        t.store(b.sub(t.load(_FREE_BYTES), t.load(k, 1)), _FREE_BYTES)
+        t.store(_EMPTY, k, 2)
+        t.store(0, k)
+        b.store(k, empty)
+    result = b.alloca(_I64)
+    b.store(ir.Constant(_I64, 0), result)
+    k = b.load(empty)
+    with b.if_then(b.icmp_signed(">=", k, ir.Constant(_I64, 0))):
+        block = _call(b, "aligned_alloc", _VOIDPTR, [_I64, _I64], [ir.Constant(_I64, _HUGE_PAGE), size])
+        with b.if_then(b.not_(b.icmp_unsigned("==", block, ir.Constant(_VOIDPTR, None)))):
+            _call(b, "madvise", _I32, [_VOIDPTR, _I64, _I32], [block, size, ir.Constant(_I32, _MADV_HUGEPAGE)])
+            address = b.ptrtoint(block, _I64)
+            t.store(address, k)
+            t.store(size, k, 1)
+            t.store(_LIVE, k, 2)
+            b.store(address, result)
+    t.unlock()
+    b.ret(b.load(result))
+
+    # give(data): the block goes back to the pool, or is freed if the pool is full.
+    give = ir.Function(mod, ir.FunctionType(ir.VoidType(), [_VOIDPTR]), GIVE)
+    b = ir.IRBuilder(give.append_basic_block("entry"))
+    t = _Table(b, table)
+    address = b.ptrtoint(give.args[0], _I64)
+    t.lock()
+    slot = t.scan({"mine": lambda k: b.and_(b.icmp_signed("==", t.load(k), address),
+                                            _is(b, t.load(k, 2), _LIVE))})
+    k = slot["mine"]
+    with b.if_then(b.icmp_signed(">=", k, ir.Constant(_I64, 0))):
+        size = t.load(k, 1)
+        kept = b.add(t.load(_FREE_BYTES), size)
+        with b.if_else(b.icmp_signed("<=", kept, t.load(_CAP_BYTES))) as (keep, release):
+            with keep:
+                t.store(_FREE, k, 2)
+                t.store(kept, _FREE_BYTES)
+            with release:
+                _call(b, "free", ir.VoidType(), [_VOIDPTR], [give.args[0]])
+                t.store(_EMPTY, k, 2)
+                t.store(0, k)
+    t.unlock()
+    b.ret_void()
+    return mod
+
+
+def _compile(mod: ir.Module):
+    llvm.initialize_native_target()  # as Numba does; both idempotent
+    llvm.initialize_native_asmprinter()
+    parsed = llvm.parse_assembly(str(mod))
+    parsed.verify()
+    machine = llvm.Target.from_default_triple().create_target_machine()
+    engine = llvm.create_mcjit_compiler(parsed, machine)
+    engine.finalize_object()
+    return engine
+
+
+_table = np.zeros(_TABLE_LEN, dtype=np.int64)
 _table[_CAP_BYTES] = _cap_bytes()
-llvm.add_symbol(_TABLE, _table.ctypes.data)
-
-
-def _declare(builder, name, ret, args):
-    fn = builder.module.globals.get(name)
-    if fn is None:
-        fn = ir.Function(builder.module, ir.FunctionType(ret, args), name)
-    return fn
-
-
-@intrinsic
-def _table_pointer(typingctx):
-    """The pool's table (a pointer to its first int64)."""
-    def codegen(context, builder, signature, args):
-        arrty = ir.ArrayType(ir.IntType(64), _TABLE_LEN)
-        gv = builder.module.globals.get(_TABLE)
-        if gv is None:
-            gv = ir.GlobalVariable(builder.module, arrty, _TABLE)
-        return builder.bitcast(gv, ir.IntType(64).as_pointer())
-    return types.CPointer(types.int64)(), codegen
-
-
-@intrinsic
-def _swap(typingctx, table, value):
-    """Atomically store ``value`` in ``table[0]`` and return the old value (acquire)."""
-    def codegen(context, builder, signature, args):
-        return builder.atomic_rmw("xchg", args[0], args[1], "acquire")
-    return types.int64(table, types.int64), codegen
-
-
-@intrinsic
-def _release(typingctx, table):
-    """Store 0 in ``table[0]`` (release)."""
-    def codegen(context, builder, signature, args):
-        builder.store_atomic(ir.Constant(ir.IntType(64), 0), args[0], "release", 8)
-        return context.get_dummy_value()
-    return types.none(table), codegen
-
-
-@intrinsic
-def _libc(typingctx, op, a, b):
-    """``aligned_alloc(a, b)`` (op 0), ``free(a)`` (op 1) or ``madvise(a, b, HUGEPAGE)`` (op 2),
-    with addresses as int64; returns the result as an int64."""
-    if not isinstance(op, types.IntegerLiteral):
-        return None
-    kind = op.literal_value
-
-    def codegen(context, builder, signature, args):
-        i64, i32, ptr = ir.IntType(64), ir.IntType(32), ir.IntType(8).as_pointer()
-        a, b = args[1], args[2]
-        if kind == 0:
-            fn = _declare(builder, "aligned_alloc", ptr, [i64, i64])
-            return builder.ptrtoint(builder.call(fn, [a, b]), i64)
-        if kind == 1:
-            fn = _declare(builder, "free", ir.VoidType(), [ptr])
-            builder.call(fn, [builder.inttoptr(a, ptr)])
-            return ir.Constant(i64, 0)
-        fn = _declare(builder, "madvise", i32, [ptr, i64, i32])
-        res = builder.call(fn, [builder.inttoptr(a, ptr), b, ir.Constant(i32, _MADV_HUGEPAGE)])
-        return builder.sext(res, i64)
-    return types.int64(op, types.int64, types.int64), codegen
-
-
-@intrinsic
-def _address(typingctx, p):
-    def codegen(context, builder, signature, args):
-        return builder.ptrtoint(args[0], ir.IntType(64))
-    return types.int64(p), codegen
-
-
-@njit
-def _lock(t):
-    while _swap(t, 1) != 0:
-        pass
-
-
-@cfunc(types.int64(types.int64), cache=True)
-def _take(nbytes):
-    """A block of at least ``nbytes`` (its address), or 0: the caller allocates as usual."""
-    size = (nbytes + _HUGE_PAGE - 1) // _HUGE_PAGE * _HUGE_PAGE
-    tp = _table_pointer()
-    t = carray(tp, (_TABLE_LEN,))
-    _lock(tp)
-    slot = -1
-    spare = -1
-    for k in range(_FIRST, _TABLE_LEN, 3):
-        state = t[k + 2]
-        if state == _FREE and t[k + 1] == size:
-            t[k + 2] = _LIVE
-            t[_FREE_BYTES] -= size
-            _release(tp)
-            return t[k]
-        if state == _EMPTY and slot < 0:
-            slot = k
-        elif state == _FREE and spare < 0:
-            spare = k
-    if slot < 0 and spare >= 0:  # no empty slot: drop a free block of another size
-        _libc(1, t[spare], 0)
-        t[_FREE_BYTES] -= t[spare + 1]
-        t[spare + 2] = _EMPTY
-        slot = spare
-    address = 0
-    if slot >= 0:
-        address = _libc(0, _HUGE_PAGE, size)
-        if address != 0:
-            _libc(2, address, size)
-            t[slot] = address
-            t[slot + 1] = size
-            t[slot + 2] = _LIVE
-    _release(tp)
-    return address
-
-
-@cfunc(types.void(types.voidptr), cache=True)
-def _give(data):
-    """The MemInfo destructor of a pool block: keep it free for reuse, or free it."""
-    address = _address(data)
-    tp = _table_pointer()
-    t = carray(tp, (_TABLE_LEN,))
-    _lock(tp)
-    for k in range(_FIRST, _TABLE_LEN, 3):
-        if t[k] == address and t[k + 2] == _LIVE:
-            size = t[k + 1]
-            if t[_FREE_BYTES] + size <= t[_CAP_BYTES]:
-                t[k + 2] = _FREE
-                t[_FREE_BYTES] += size
-            else:
-                _libc(1, address, 0)
-                t[k + 2] = _EMPTY
-                t[k] = 0
-            break
-    _release(tp)
-
-
-llvm.add_symbol(TAKE, _take.address)
-llvm.add_symbol(GIVE, _give.address)
+_engine = _compile(_module(_table.ctypes.data))
+llvm.add_symbol(TAKE, _engine.get_function_address(TAKE))
+llvm.add_symbol(GIVE, _engine.get_function_address(GIVE))
 # Arrays may die while the interpreter shuts down, after this module's globals are gone:
-# the table and the two functions must outlive them, so they are never freed.
-for _obj in (_table, _take, _give):
+# the table and the machine code must outlive them, so they are never freed.
+for _obj in (_table, _engine):
     ctypes.pythonapi.Py_IncRef(ctypes.py_object(_obj))
 
 
