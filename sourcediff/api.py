@@ -179,6 +179,7 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=(), fuse: bool = 
         else:
             raise SourceDiffError(f"mode must be 'reverse' or 'forward', not {mode!r}")
         for g in [out] + extra_functions:
+            optimize.drop_stop_gradients(g)
             optimize.prettify_names(g, fixed=tuple(primal.params) if g is out else tuple(g.params))
         if fuse:
             fusion.fuse_elementwise(out, scalars(out), ndims(out), guess_shapes)

@@ -196,12 +196,90 @@ def optimize(fn: Function, owned: set = frozenset(), scalar_params=(), param_ndi
 
 
 def simplify_primal(fn: Function) -> Function:
-    """Before differentiation: one computation per value (CSE) and no plain copies."""
+    """Before differentiation: one computation per value (CSE), no plain copies, and no
+    derivative through a log-sum-exp's shift."""
     for _ in range(3):
         eliminate_common_subexpressions(fn)
         propagate_copies(fn)
     coalesce_copies(fn)
+    stop_logsumexp_shift(fn)
     return fn
+
+
+def drop_stop_gradients(fn: Function) -> None:
+    """In finished code (nothing differentiates it again), ``stop_gradient(x)`` is a plain
+    copy: propagate it like one."""
+    for s in _walk(fn.body):
+        if isinstance(s, Assign) and isinstance(s.value, Prim) and s.value.op is _ops.stop_gradient \
+                and len(s.value.args) == 1 and not s.value.kwargs:
+            s.value = Prim(_ops.identity, s.value.args, {})
+    propagate_copies(fn)
+
+
+def _reduction_axis(e, ops: tuple):
+    """``(axis, keepdims)`` of ``np.max``/``np.sum``-like ``e`` (an op in ``ops``) with
+    constant arguments, else None."""
+    if not (isinstance(e, Prim) and e.op in ops) or len(e.args) > 2 or set(e.kwargs) - {"axis", "keepdims"}:
+        return None
+    axis = e.args[1] if len(e.args) == 2 else e.kwargs.get("axis", Const(None))
+    keepdims = e.kwargs.get("keepdims", Const(False))
+    if not (isinstance(axis, Const) and isinstance(keepdims, Const)):
+        return None
+    return axis.value, bool(keepdims.value)
+
+
+def stop_logsumexp_shift(fn: Function) -> None:
+    """``lse = m + log(sum(exp(U - m), axis=A, keepdims=True))`` with
+    ``m = max(U, axis=A, keepdims=True)`` (the stable log-sum-exp) equals
+    ``log(sum(exp(U), axis=A))`` whatever ``m`` is, since ``m`` is constant along ``A``: the
+    derivative through ``m`` is exactly zero.  Its two uses here read
+    ``stop_gradient(m)`` instead, so no adjoint of ``m`` (a max's adjoint: ties counted, a
+    scatter) is computed only to add zeros.  ``axis=None`` may drop keepdims on both.
+    Only when each intermediate value has that single use; ``m``'s other uses keep theirs."""
+    import numpy as np
+
+    from .names import NameGen, names_taken
+
+    maxes, sums = (np.max, np.amax), (np.sum,)
+    returned = {v.id for v in fn.returns if isinstance(v, Name)}
+    names = None
+    for block in [fn.body] + [b for s in _walk(fn.body) for b in blocks_of(s)]:
+        defs = {s.target: s for s in block if isinstance(s, Assign) and isinstance(s.value, Prim)}
+        counts, mutated = _assignment_counts(fn)
+
+        def single(name, op):
+            """The definition of `name` by `op` in this block, read exactly once."""
+            s = defs.get(name)
+            ok = s is not None and s.value.op in op and counts.get(name) == 1 and name not in mutated \
+                and name not in returned and _count_reads(fn.body, name) == 1
+            return s if ok else None
+
+        for add in [s for s in block if isinstance(s, Assign) and isinstance(s.value, Prim)
+                    and s.value.op in (operator.add, np.add) and len(s.value.args) == 2 and not s.value.kwargs]:
+            for m_arg, log_arg in (add.value.args, add.value.args[::-1]):
+                if not (isinstance(m_arg, Name) and isinstance(log_arg, Name)):
+                    continue
+                log_ = single(log_arg.id, (np.log,))
+                total = log_ and isinstance(log_.value.args[0], Name) and single(log_.value.args[0].id, sums)
+                exp_ = total and isinstance(total.value.args[0], Name) and single(total.value.args[0].id, (np.exp,))
+                sub = exp_ and isinstance(exp_.value.args[0], Name) and \
+                    single(exp_.value.args[0].id, (operator.sub, np.subtract))
+                m = defs.get(m_arg.id)
+                if not (sub and m is not None and counts.get(m.target) == 1 and m.target not in mutated):
+                    continue
+                u, shift = sub.value.args if len(sub.value.args) == 2 and not sub.value.kwargs else (None, None)
+                red_m, red_s = _reduction_axis(m.value, maxes), _reduction_axis(total.value, sums)
+                if not (isinstance(u, Name) and counts.get(u.id) == 1 and isinstance(shift, Name) and shift.id == m.target
+                        and m.value.args and isinstance(m.value.args[0], Name) and m.value.args[0].id == u.id
+                        and red_m is not None and red_m == red_s and (red_m[1] or red_m[0] is None)):
+                    continue
+                names = names or NameGen(names_taken(fn))
+                stopped = names.fresh(m.target + "_shift")
+                block.insert(block.index(sub), Assign(loc=sub.loc, origin=sub.origin, tag=None, target=stopped,
+                                                      value=Prim(_ops.stop_gradient, [Name(m.target)], {})))
+                sub.value.args = [u, Name(stopped)]
+                add.value.args = [Name(stopped) if a is m_arg else a for a in add.value.args]
+                break
 
 
 def _count_reads(stmts, name) -> int:

@@ -456,3 +456,110 @@ def test_gradient_computes_no_array_for_a_shape():
         assert "x * 3.0" not in code and "np.sin(y) * 2.0" not in code
         np.testing.assert_allclose(gx, np.full(4, 3.0), rtol=1e-15)
         np.testing.assert_allclose(gy, 2.0 * np.cos(y), rtol=1e-14)
+
+
+# ----------------------------------------------------------------------------- log-sum-exp shift
+# lse = m + log(sum(exp(U - m))) does not depend on m (constant along the summed axis): the
+# pass makes both uses of m read stop_gradient(m), so no max adjoint is computed.
+
+def lse_rows(U):
+    m = np.max(U, axis=1, keepdims=True)
+    return np.sum((m + np.log(np.sum(np.exp(U - m), axis=1, keepdims=True))) * np.arange(1.0, U.shape[0] + 1)[:, None])
+
+
+def lse_all(U):
+    m = U.max()
+    return np.log(np.exp(U - m).sum()) + m
+
+
+def lse_method_cols(U):
+    m = U.max(axis=0, keepdims=True)
+    return np.sum(np.sin(m + np.log(np.exp(U - m).sum(axis=0, keepdims=True))))
+
+
+def lse_m_used_elsewhere(U):
+    m = np.max(U, axis=1, keepdims=True)
+    return np.sum(m + np.log(np.sum(np.exp(U - m), axis=1, keepdims=True))) + np.sum(m ** 2)
+
+
+def softmax_shares_exp(U):  # exp(U - m) has a second use: its m-derivative is not zero
+    m = np.max(U, axis=1, keepdims=True)
+    e = np.exp(U - m)
+    s = np.sum(e, axis=1, keepdims=True)
+    return np.sum(m + np.log(s)) + np.sum(e * U)
+
+
+def no_keepdims(U):  # m of shape (n,) broadcasts along the last axis, not along the sum
+    m = np.max(U, axis=1)
+    return np.sum(m + np.log(np.sum(np.exp(U - m), axis=1)))
+
+
+def other_axis(U):  # max over rows, sum over columns
+    m = np.max(U, axis=0, keepdims=True)
+    return np.sum(m + np.log(np.sum(np.exp(U - m), axis=1, keepdims=True)))
+
+
+def max_of_other(U, V):  # m from another array: still constant along axis 1, but not the pattern
+    m = np.max(V, axis=1, keepdims=True)
+    return np.sum(m + np.log(np.sum(np.exp(U - m), axis=1, keepdims=True)))
+
+
+def _stopped(f):
+    ir = optimize.simplify_primal(api.lower_function(f))
+    return [s for s in ir.body if isinstance(s, Assign) and isinstance(s.value, Prim)
+            and s.value.op is ops.stop_gradient]
+
+
+@pytest.mark.parametrize("f", [lse_rows, lse_all, lse_method_cols, lse_m_used_elsewhere])
+def test_logsumexp_shift_is_stopped(f):
+    stops = _stopped(f)
+    assert len(stops) == 1 and stops[0].value.args[0].id == "m"
+
+
+@pytest.mark.parametrize("f", [softmax_shares_exp, no_keepdims, other_axis, max_of_other])
+def test_logsumexp_shift_left_alone(f):
+    assert _stopped(f) == []
+
+
+ALL_LSE = [lse_rows, lse_all, lse_method_cols, lse_m_used_elsewhere, softmax_shares_exp, no_keepdims,
+           other_axis]
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+@pytest.mark.parametrize("f", ALL_LSE)
+def test_logsumexp_gradients_match_autograd_and_fd(f, backend):
+    autograd = pytest.importorskip("autograd")
+    import autograd.numpy as anp
+    from sourcediff.check import finite_difference_grad
+
+    U = np.random.default_rng(3).normal(size=(4, 4)) * 3.0
+    U[1, 2] = U[1, 0]  # a tie in a row's max: the max adjoint would split it
+    g = sourcediff.grad(f, backend=backend)(U)
+    np.testing.assert_allclose(g, finite_difference_grad(f, (U,), 0), rtol=1e-6, atol=1e-7 * np.abs(g).max())
+    ag = autograd.grad(_as_autograd(f, anp))(U)
+    np.testing.assert_allclose(g, ag, rtol=1e-10, atol=1e-12)
+
+
+def _as_autograd(f, anp):
+    """`f` with `np` bound to autograd's numpy."""
+    import types
+    return types.FunctionType(f.__code__, dict(f.__globals__, np=anp), f.__name__)
+
+
+def test_logsumexp_gradient_has_no_max_adjoint():
+    src = sourcediff.show(lse_rows)
+    assert "reduce_max_adjoint" not in src and "== m" not in src
+    g = sourcediff.grad(lse_rows, backend="numba")
+    assert "count" not in g.source
+
+
+def test_logsumexp_second_order_and_forward():
+    U = np.random.default_rng(4).normal(size=(3, 4))
+    H = sourcediff.hessian(lse_all)(U)
+    p = np.exp(U - U.max()) / np.exp(U - U.max()).sum()
+    np.testing.assert_allclose(H.reshape(12, 12), np.diag(p.ravel()) - np.outer(p.ravel(), p.ravel()),
+                               rtol=1e-10, atol=1e-12)
+    V = np.random.default_rng(5).normal(size=(3, 4))
+    value, tangent = sourcediff.jvp(lse_all)(U, V)
+    np.testing.assert_allclose(value, np.log(np.exp(U).sum()), rtol=1e-14)
+    np.testing.assert_allclose(tangent, np.sum(p * V), rtol=1e-12)
