@@ -225,6 +225,7 @@ class Settings:
         self.size = "quick" if quick else "full"
         self.batch_target = 0.02 if quick else 0.05     # seconds per timed batch
         self.batches = 3 if quick else 5                # median over this many batches
+        self.rounds = 1 if quick else 3                 # interleaved timing rounds per workload
         self.slow_call = 0.1 if quick else 0.25         # a call slower than this is "slow"
         self.slow_reps = 1 if quick else 3              # timed calls for slow functions
         self.task_cap = 2.0 if quick else 12.0          # max seconds of timing per task
@@ -540,6 +541,8 @@ def run(opts):
     total_tasks = len(names) * len(peers) + (len(names) * len(sd_backends) + 1) * do_startup
     prog = Progress(total_tasks, enabled=not opts.no_progress)
 
+    if opts.rounds:
+        st.rounds = max(1, opts.rounds)
     results = []
     skipped = {}            # peer -> reason (not installed)
     startup = []
@@ -548,12 +551,13 @@ def run(opts):
         args = wl.make_inputs(st.size)
         ref = wl.hand_numpy(*args)
         primal_cache = {}   # kind -> (seconds, first call seconds)
+        timed = []          # (rec, grad, args) of the peers timed by batches, for later rounds
         for peer in peers:
             prog.label("%s: %s" % (name, peer))
             rec = dict(workload=name, peer=peer, size=st.size, status="ok", note="")
             results.append(rec)
             try:
-                _bench_one(rec, peer, wl, args, ref, st, deadline, primal_cache, skipped)
+                _bench_one(rec, peer, wl, args, ref, st, deadline, primal_cache, skipped, timed)
             except Unavailable as e:
                 skipped[peer] = str(e)
                 rec.update(status="skipped", note=str(e))
@@ -561,6 +565,7 @@ def run(opts):
                 rec.update(status="ERR", note=short_error(e))
                 rec["traceback"] = traceback.format_exc(limit=6)
             prog.advance("%s: %s done" % (name, peer))
+        _more_rounds(timed, st, deadline, prog, name)
         if do_startup:
             for backend in sd_backends:
                 prog.label("%s: sourcediff-%s second process" % (name, backend))
@@ -629,7 +634,24 @@ class _Timeout:
         return False
 
 
-def _bench_one(rec, peer, wl, args, ref, st, deadline, primal_cache, skipped):
+def _more_rounds(timed, st, deadline, prog, name):
+    """Time the workload's batch-timed peers again, round-robin, ``st.rounds - 1`` times, and
+    take each one's median over all its batches: a change in the machine's speed during the
+    run (a shared host) then weighs on every peer alike, not on whichever ran at that time."""
+    for k in range(1, st.rounds):
+        prog.label("%s: round %d of %d" % (name, k + 1, st.rounds))
+        for rec, g, gargs in timed:
+            if time.perf_counter() > deadline:
+                return
+            _, calls, samples = time_calls(g, gargs, st, deadline)
+            rec["samples"] = rec["samples"] + samples
+            rec["calls"] += calls
+            rec["time_s"] = statistics.median(rec["samples"])
+            if rec.get("primal_s"):
+                rec["grad_over_primal"] = rec["time_s"] / rec["primal_s"]
+
+
+def _bench_one(rec, peer, wl, args, ref, st, deadline, primal_cache, skipped, timed):
     if peer in skipped:
         raise Unavailable(skipped[peer])
     perf = time.perf_counter
@@ -663,6 +685,8 @@ def _bench_one(rec, peer, wl, args, ref, st, deadline, primal_cache, skipped):
         rec["note"] = (rec.get("note", "") + " timed by its first call (--quick)").strip()
     else:
         t, calls, samples = time_calls(g, gargs, st, deadline)
+        if t < st.slow_call:
+            timed.append((rec, g, gargs))
     rec.update(time_s=t, calls=calls, samples=samples)
     # primal for the gradient/primal ratio
     kind, pf, pargs = s["primal"]
@@ -797,7 +821,9 @@ def report_markdown(res):
         out.append("Skipped peers: " + "; ".join(
             "%s (%s)" % (p, why) for p, why in res["skipped_peers"].items()) + ".")
         out.append("")
-    out.append("Times are medians of batches (adaptive repetition); `vs` columns are ratios of "
+    rounds = res["meta"]["settings"].get("rounds", 1)
+    out.append("Times are medians of batches (adaptive repetition%s); `vs` columns are ratios of "
+               % ("; %d rounds per workload, peers interleaved" % rounds if rounds > 1 else "") +
                "times (>1 = slower). Gradients are checked against the hand-written NumPy "
                "gradient (max|g-ref|/max|ref| <= %.0e) before timing. Total wall time %.0f s."
                % (RTOL, meta["wall_time"]))
@@ -879,6 +905,8 @@ def main(argv=None):
     ap.add_argument("--keep-freed-memory", action="store_true",
                     help="keep freed memory in the process (glibc mallopt) instead of returning "
                          "it to the system: large arrays stop page-faulting on every call")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="timing rounds per workload, peers interleaved (default 3, --quick 1)")
     ap.add_argument("--budget", type=float, default=None,
                     help="wall-time budget in seconds (default 900, --quick 60)")
     opts = ap.parse_args(argv)
