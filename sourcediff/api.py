@@ -343,6 +343,14 @@ class _Compiled:
     def source(self) -> str:
         return self.built.source
 
+    def primal_function(self, guess: tuple):
+        """A built function, to read what the primal returns (the same for every call
+        pattern): one already built, else the one for `guess`, the pattern the first call will
+        most likely have (so that call finds its source built)."""
+        for b in self._built.values():
+            return b.function
+        return self.built_for(guess).function
+
     def module(self, pattern):
         if pattern not in self._modules:
             self._modules[pattern] = self._load(pattern, self.backend_requested)
@@ -687,11 +695,14 @@ def _reverse_call(comp: _Compiled, fname: str, want_value: bool, name: str) -> _
                 hit = None
         if hit is None:
             vals = comp.prepare(args, kwargs, fname)
+            pattern = _pattern(vals)
+            scalars_only = comp.mode == "grad" and _scalars_only(pattern, len(vals))
             n_out = comp.__dict__.get("_n_out")
             if n_out is None:
-                n_out = comp._n_out = comp.built.function.n_primal
+                guess = pattern if scalars_only else pattern + (0,)
+                n_out = comp._n_out = comp.primal_function(guess).n_primal
             single_precision = _single_precision(vals)
-            if comp.mode == "grad" and _scalars_only(_pattern(vals), len(vals)):
+            if scalars_only:
                 seeds = []  # the generated code seeds with the constant 1.0
             else:
                 seeds = [np.float32(1.0) if single_precision else 1.0] * n_out
@@ -845,8 +856,8 @@ def vjp(f, wrt=0, *, backend: str = "auto"):
             raise SourceDiffError("vjp: pass the arguments of the function, then the cotangent")
         *fargs, cot = args
         vals = comp.prepare(tuple(fargs), kwargs, "vjp", extra=1)
-        n_out = comp.built.function.n_primal
-        tuple_out = comp.built.function.primal_tuple
+        function = comp.primal_function(_pattern(vals) + _pattern(cot if type(cot) is tuple else (cot,)))
+        n_out, tuple_out = function.n_primal, function.primal_tuple
         cots = list(cot) if tuple_out else [cot]
         if len(cots) != n_out:
             raise SourceDiffError(f"vjp: the function returns {n_out} values; pass a tuple of {n_out} cotangents")

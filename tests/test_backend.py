@@ -575,3 +575,35 @@ def test_numba_function_ids_differ_between_processes():
     ids = [int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                               cwd=os.path.dirname(os.path.dirname(__file__))).stdout) for _ in range(2)]
     assert ids[0] != ids[1] and min(ids) > 2 ** 20
+
+
+def _tanh_loss(x, w):
+    return np.sum(np.tanh(x * w) ** 2)
+
+
+@pytest.mark.parametrize("transform, args", [
+    ("grad", (np.linspace(0.1, 1.0, 5), 0.7)),
+    ("grad", (0.3, 0.7)),
+    ("value_and_grad", (np.linspace(0.1, 1.0, 5), 0.7)),
+    ("vjp", (np.linspace(0.1, 1.0, 5), 0.7, 1.0)),
+])
+def test_first_call_generates_the_source_once(monkeypatch, transform, args):
+    """The first call builds the code of its own call pattern only (building is ~0.1 s of a
+    second process's first call); reading what the primal returns needs no other build."""
+    import sourcediff as sd
+    from sourcediff import api
+    built = []
+    real_build = api.build
+
+    def counting_build(f, wrt_names, mode, single, pattern=(), *rest, **kw):
+        built.append(pattern)
+        return real_build(f, wrt_names, mode, single, pattern, *rest, **kw)
+
+    monkeypatch.setattr(api, "build", counting_build)
+    g = getattr(sd, transform)(_tanh_loss, wrt=1, backend="python")
+    first = g(*args)
+    assert len(built) == 1, built
+    again = g(*args)
+    assert len(built) == 1, built
+    flat = lambda r: np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in (r if isinstance(r, tuple) else (r,))])
+    np.testing.assert_allclose(flat(first), flat(again), rtol=0, atol=0)
