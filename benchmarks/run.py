@@ -566,7 +566,7 @@ def run(opts):
         wl = W.get(name)
         args = wl.make_inputs(st.size)
         ref = wl.hand_numpy(*args)
-        primal_cache = {}   # kind -> (seconds, first call seconds)
+        primal_cache = {}   # kind -> its timing: dict(fn, args, samples, calls, time_s)
         timed = []          # (rec, grad, args) of the peers timed by batches, for later rounds
         for peer in peers:
             prog.label("%s: %s" % (name, peer))
@@ -581,7 +581,7 @@ def run(opts):
                 rec.update(status="ERR", note=short_error(e))
                 rec["traceback"] = traceback.format_exc(limit=6)
             prog.advance("%s: %s done" % (name, peer))
-        _more_rounds(timed, st, deadline, prog, name)
+        _more_rounds(timed, primal_cache, st, deadline, prog, name)
         if do_startup:
             for backend in sd_backends:
                 prog.label("%s: sourcediff-%s second process" % (name, backend))
@@ -650,21 +650,28 @@ class _Timeout:
         return False
 
 
-def _more_rounds(timed, st, deadline, prog, name):
-    """Time the workload's batch-timed peers again, round-robin, ``st.rounds - 1`` times, and
-    take each one's median over all its batches: a change in the machine's speed during the
-    run (a shared host) then weighs on every peer alike, not on whichever ran at that time."""
+def _more_rounds(timed, primal_cache, st, deadline, prog, name):
+    """Time the workload's batch-timed peers and primals again, round-robin,
+    ``st.rounds - 1`` times, and take each one's median over all its batches: a change in the
+    machine's speed during the run (a shared host) then weighs on every peer (and on both
+    sides of a gradient/primal ratio) alike, not on whichever ran at that time."""
+    primals = [p for p in primal_cache.values()
+               if p.get("time_s") is not None and p["time_s"] < st.slow_call]
     for k in range(1, st.rounds):
         prog.label("%s: round %d of %d" % (name, k + 1, st.rounds))
-        for rec, g, gargs in timed:
+        for rec, fn, fargs in [(rec, g, gargs) for rec, g, gargs in timed] + \
+                [(p, p["fn"], p["args"]) for p in primals]:
             if time.perf_counter() > deadline:
-                return
-            _, calls, samples = time_calls(g, gargs, st, deadline)
+                break
+            _, calls, samples = time_calls(fn, fargs, st, deadline)
             rec["samples"] = rec["samples"] + samples
             rec["calls"] += calls
             rec["time_s"] = statistics.median(rec["samples"])
-            if rec.get("primal_s"):
-                rec["grad_over_primal"] = rec["time_s"] / rec["primal_s"]
+    for rec, _, _ in timed:
+        primal = primal_cache.get(rec.get("primal_kind"), {}).get("time_s")
+        if primal:
+            rec["primal_s"] = primal
+            rec["grad_over_primal"] = rec["time_s"] / primal
 
 
 def _bench_one(rec, peer, wl, args, ref, st, deadline, primal_cache, skipped, timed):
@@ -709,14 +716,13 @@ def _bench_one(rec, peer, wl, args, ref, st, deadline, primal_cache, skipped, ti
     rec["primal_kind"] = kind
     if kind not in primal_cache:
         try:
-            t0 = perf()
             pf(*pargs)
-            pfirst = perf() - t0
-            pt, _, _ = time_calls(pf, pargs, st, deadline + 60)
-            primal_cache[kind] = (pt, pfirst)
+            pt, pcalls, psamples = time_calls(pf, pargs, st, deadline + 60)
+            primal_cache[kind] = dict(fn=pf, args=pargs, time_s=pt, calls=pcalls,
+                                      samples=psamples)
         except Exception as e:
-            primal_cache[kind] = (None, short_error(e))
-    pt, pfirst = primal_cache[kind]
+            primal_cache[kind] = dict(time_s=None, error=short_error(e))
+    pt = primal_cache[kind]["time_s"]
     rec["primal_s"] = pt
     if pt:
         rec["grad_over_primal"] = t / pt
