@@ -659,8 +659,7 @@ def _more_rounds(timed, primal_cache, st, deadline, prog, name):
                if p.get("time_s") is not None and p["time_s"] < st.slow_call]
     for k in range(1, st.rounds):
         prog.label("%s: round %d of %d" % (name, k + 1, st.rounds))
-        for rec, fn, fargs in [(rec, g, gargs) for rec, g, gargs in timed] + \
-                [(p, p["fn"], p["args"]) for p in primals]:
+        for rec, fn, fargs in timed + [(p, p["fn"], p["args"]) for p in primals]:
             if time.perf_counter() > deadline:
                 break
             _, calls, samples = time_calls(fn, fargs, st, deadline)
