@@ -57,6 +57,15 @@ def drop_copy_backs(stmts: list) -> None:
         k += 1
 
 
+def drop_self_copies(stmts: list) -> None:
+    """`x = x` does nothing. (In a loop, SSA gives a loop-carried value one name, so the user's
+    `x = x`, or `y = x; x = y` after copy propagation, arrives as `x_1 = x_1`.)"""
+    stmts[:] = [s for s in stmts if not (isinstance(s, Assign) and s.value == Name(s.target))]
+    for s in stmts:
+        for b in blocks_of(s):
+            drop_self_copies(b)
+
+
 def written_names(s) -> set:
     out = set()
     for t in _walk([s]):
@@ -201,6 +210,7 @@ def simplify_primal(fn: Function) -> Function:
     for _ in range(3):
         eliminate_common_subexpressions(fn)
         propagate_copies(fn)
+        drop_self_copies(fn.body)
     coalesce_copies(fn)
     stop_logsumexp_shift(fn)
     return fn

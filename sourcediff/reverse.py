@@ -213,9 +213,11 @@ class ReverseTransform:
             return []  # a new tape: its adjoint tape starts empty (init_block)
         if t not in self.active:
             return self.restore_after(s, [])
+        v = s.value
+        if v == Name(t):
+            return self.restore_after(s, [])  # `x = x`: its adjoint changes nothing
         out = self.run_hooks(t)
         g = Name(self.bar(t))
-        v = s.value
         if isinstance(v, Prim) and t in _operand_names(v) and self.reassigned_in_loop(t, s):
             return out + self.backward_self_update(s)
         if isinstance(v, Name):

@@ -103,3 +103,60 @@ def test_renested_temporaries_keep_their_order():
     rng = np.random.default_rng(211)
     args = (rng.normal(size=3), rng.normal(size=(2, 3)), 0.4, rng.normal(size=2), 0.2)
     check(renest_order, list(args), (0, 1, 2), "python")
+
+
+# ----------------------------------------------------------------------------- self-copies
+# fuzz bug (fixed): in a loop, SSA gives a loop-carried value one name, so `x = x` (or
+# `y = x; x = y` after copy propagation) became `x_1 = x_1`, whose adjoint doubled x_1_bar
+# and then zeroed it: the gradient wrt x was silently 0.
+def self_copy_in_loop(x, M):
+    for i in range(1):
+        x = x
+    return 0.1 * np.sum(x * M)
+
+
+def copy_round_trip_in_loop(x, M):
+    for i in range(2):
+        y = x
+        x = y
+        x = x * 1.5
+    return np.sum(x * M)
+
+
+def scalar_self_copy_in_while(s, c):
+    k = 0
+    while k < 3:
+        s = s
+        s = s * c + np.sin(s)
+        k = k + 1
+    return s
+
+
+def swap_twice_in_loop(x, y):
+    for i in range(3):
+        x, y = y, x
+        x, y = y, x
+        x = x * y
+    return np.sum(x) + np.sum(y * y)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("f, args, wrt", [
+    (self_copy_in_loop, [X3, np.array([0.5, -1.0, 2.0])], (0, 1)),
+    (copy_round_trip_in_loop, [X3, np.array([0.5, -1.0, 2.0])], (0, 1)),
+    (scalar_self_copy_in_while, [0.3, 0.7], (0, 1)),
+    (swap_twice_in_loop, [X3, np.array([0.5, -1.0, 2.0])], (0, 1)),
+], ids=["x=x", "y=x;x=y", "scalar-while", "swap-twice"])
+def test_self_copies_in_loops(f, args, wrt, backend):
+    check(f, args, wrt, backend)
+
+
+def test_self_copy_in_loop_hessian_and_generated_code():
+    M = np.array([0.5, -1.0, 2.0])
+    g = sourcediff.grad(self_copy_in_loop, 0, backend="python")
+    np.testing.assert_allclose(g(X3, M), 0.1 * M, rtol=1e-14)
+    assert "x_1_bar + x_1_bar" not in g.source and "x = x\n" not in g.source
+    h = sourcediff.hessian(scalar_self_copy_in_while, 0, backend="python")(0.3, 0.7)
+    eps = 1e-5
+    dg = sourcediff.grad(scalar_self_copy_in_while, 0, backend="python")
+    assert float(np.squeeze(h)) == pytest.approx((dg(0.3 + eps, 0.7) - dg(0.3 - eps, 0.7)) / (2 * eps), rel=1e-6)
