@@ -865,7 +865,7 @@ def vjp(f, wrt=0, *, backend: str = "auto"):
         try:
             value, grads = comp.call(vals + cots)
         except Exception:
-            primal = comp.f(*vals)
+            primal = _run_on_copies(comp.f, vals)
             _check_cotangent_shapes(primal if tuple_out else (primal,), cots)
             raise
         _check_cotangent_shapes(value if tuple_out else (value,), cots)
@@ -980,6 +980,12 @@ def _result(arr):
     return arr if np.ndim(arr) else float(arr)
 
 
+def _run_on_copies(f, vals):
+    """`f(*vals)` with its array arguments copied: `f` may write into them, and the
+    transformations that run next must see the caller's values."""
+    return f(*[v.copy() if isinstance(v, np.ndarray) else v for v in vals])
+
+
 def jacobian(f, wrt=0, *, mode: str = "auto", backend: str = "auto"):
     """The full Jacobian of `f`: shape `out.shape + arg.shape` (a tuple of them for a tuple
     `wrt`).  "forward": one tangent pass per input element; "reverse": one adjoint pass per
@@ -999,7 +1005,7 @@ def jacobian(f, wrt=0, *, mode: str = "auto", backend: str = "auto"):
         m = mode
         out = None
         if m == "auto":
-            out = f(*vals)
+            out = _run_on_copies(f, vals)
             if isinstance(out, tuple):
                 raise SourceDiffError("jacobian needs a function with one (array or scalar) output")
             m = "forward" if sum(int(np.size(x)) for x in xs) <= int(np.size(out)) else "reverse"
@@ -1020,12 +1026,12 @@ def jacobian(f, wrt=0, *, mode: str = "auto", backend: str = "auto"):
                         J = np.zeros(np.shape(value) + np.shape(x))
                     J[(Ellipsis,) + idx] = d
                 if J is None:  # an empty argument
-                    J = np.zeros(np.shape(f(*vals)) + np.shape(x))
+                    J = np.zeros(np.shape(_run_on_copies(f, vals)) + np.shape(x))
                 jacs.append(_result(J))
         else:
             state["comp"] = rev
             if out is None:
-                out = f(*vals)
+                out = _run_on_copies(f, vals)
             if isinstance(out, tuple):
                 raise SourceDiffError("jacobian needs a function with one (array or scalar) output")
             oshape = np.shape(out)

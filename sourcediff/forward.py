@@ -9,7 +9,7 @@ import operator
 from . import runtime
 from .analysis import activity
 from .errors import error_at
-from .ir import Assign, Const, Effect, Function, For, Hook, If, Name, Prim, SetItem, While
+from .ir import Assign, Const, Effect, Function, For, Hook, If, Name, Prim, SetItem, While, walk
 from .names import NameGen
 from .rules.registry import REGISTRY, qualified_name
 from .templates import expand
@@ -38,6 +38,12 @@ class TangentTransform:
         # updates) start with a zero tangent
         body = [Assign(self.dot(p), Prim(runtime.zeros_like, [Name(p)]))
                 for p in fn.params if p in self.active and p not in self.wrt]
+        # a parameter the code writes into is copied first, and so is its tangent: forward
+        # mode has no backward sweep to restore them, and the caller's arrays must not change
+        written = _written_in_place(fn.body)
+        body = [Assign(n, Prim(runtime.copy_value, [Name(n)]))
+                for p in fn.params if p in written
+                for n in ([p, self.dot(p)] if p in self.wrt and p in self.active else [p])] + body
         body += self.block(fn.body)
         outs = []
         for v in fn.returns:
@@ -180,6 +186,17 @@ class TangentTransform:
             acc = Name(tmp)
         out.append(Assign(td, acc) if not isinstance(acc, Prim) else Assign(td, acc))
         return out
+
+
+def _written_in_place(stmts: list) -> set:
+    """Names of arrays that `stmts` write into (`x[i] = v`, `sd.add_at(x, i, v)`)."""
+    out = set()
+    for s in walk(stmts):
+        if isinstance(s, SetItem):
+            out.add(s.target)
+        elif isinstance(s, Effect) and s.value.args and isinstance(s.value.args[0], Name):
+            out.add(s.value.args[0].id)
+    return out
 
 
 def _origin(stmt, src):

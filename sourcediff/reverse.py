@@ -380,8 +380,10 @@ class ReverseTransform:
             self.owned.add(s.target)
             self.read(s.index)
             if self.is_active(s.value):
-                stmts, c = expand("sd.unbroadcast(sd.get_copy(x_bar, idx), v)", {"x_bar": tb, "idx": s.index, "v": s.value},
-                                  self.names)
+                # an index array may write one element twice: only the write that stays counts
+                template = ("sd.unbroadcast(sd.last_write(sd.get_copy(x_bar, idx), x_bar, idx), v)"
+                            if self.may_be_index_array(s.index) else "sd.unbroadcast(sd.get_copy(x_bar, idx), v)")
+                stmts, c = expand(template, {"x_bar": tb, "idx": s.index, "v": s.value}, self.names)
                 out += stmts
                 out.append(self.accumulate(s.value.id, c))
                 self.read(s.value)
@@ -392,6 +394,45 @@ class ReverseTransform:
             out.append(SetItem(s.target, s.index, Name(save), loc=s.loc, tag="restore"))
             self.read(Name(save))
         return out
+
+    def may_be_index_array(self, idx) -> bool:
+        """Whether an index may hold an integer array (fancy indexing), as far as the primal
+        shows: constants, slices, loop counters, scalar parameters, shape entries and integer
+        arithmetic on them cannot."""
+        if not hasattr(self, "_index_defs"):
+            self._index_defs = {t.target: t.value for t in walk(self.fn.body) if isinstance(t, Assign)}
+            self._index_defs.update({t.var: Const(0) for t in walk(self.fn.body) if isinstance(t, For)})
+            counts: dict = {}
+            for t in walk(self.fn.body):
+                if isinstance(t, Assign):
+                    counts[t.target] = counts.get(t.target, 0) + 1
+            self._index_defs = {k: v for k, v in self._index_defs.items() if counts.get(k, 0) <= 1}
+
+        def basic(v, depth=0) -> bool:
+            if depth > 20:
+                return False
+            if isinstance(v, Const):
+                parts = v.value if isinstance(v.value, tuple) else (v.value,)
+                return all(isinstance(p, (int, slice, type(None), type(Ellipsis))) for p in parts)
+            if not isinstance(v, Name):
+                return False
+            if v.id in self.fn.params:
+                k = self.fn.params.index(v.id)
+                return k < len(self.pattern) and self.pattern[k] == 0
+            e = self._index_defs.get(v.id)
+            if isinstance(e, Const):
+                return basic(e, depth + 1)
+            if not isinstance(e, Prim):
+                return False
+            if e.op in (slice, ops.make_tuple, operator.add, operator.sub, operator.mul, operator.floordiv,
+                        operator.mod, operator.neg, len, int):
+                return all(basic(a, depth + 1) for a in e.args)
+            if e.op is operator.getitem and isinstance(e.args[0], Name):
+                src = self._index_defs.get(e.args[0].id)  # x.shape[k]
+                return isinstance(src, Prim) and src.op is ops.attribute and src.args[1:] == [Const("shape")]
+            return False
+
+        return not basic(idx)
 
     def accumulate(self, name: str, c) -> Assign:
         b = self.bar(name)

@@ -45,6 +45,9 @@ defrule(sd.reshape_like, "c, x", adjoint={"c": "sd.reshape_like(g, c)"},
 defrule(sd.get_copy, "x, idx", inplace={"x": "sd.add_at(x_bar, idx, g)"},
         tangent={"x": "sd.get_copy(x_dot, idx)"})
 defrule(sd.copy_value, "v", adjoint={"v": "g"}, tangent={"v": "sd.copy_value(v_dot)"})
+# a mask of the writes that stay: linear and diagonal in v, so its own transpose
+defrule(sd.last_write, "v, x, idx", adjoint={"v": "sd.last_write(g, x, idx)"},
+        tangent={"v": "sd.last_write(v_dot, x, idx)"})
 # in-place statements: the tangent is the same statement on the tangents; the adjoint (of the
 # updated array a, `g` = a_bar) reads back what the update added
 defrule(sd.add_at, "a, idx, v", adjoint={"v": "sd.unbroadcast(sd.get_copy(g, idx), v)"},

@@ -7,7 +7,7 @@ import numpy as np
 __all__ = [
     "zeros_like", "unbroadcast", "unbroadcast_shape", "broadcast_like", "add_at", "tape_array",
     "empty_result", "ShapeGuessFailed", "same_shape_or_fail", "reuse_result", "copy_value",
-    "get_copy", "ndim", "iadd",
+    "get_copy", "last_write", "ndim", "iadd",
 ]
 
 
@@ -119,6 +119,23 @@ def copy_value(v):
 def get_copy(x, idx):
     """`x[idx]`, copied when it is an array view."""
     return copy_value(x[idx])
+
+
+def _has_index_array(idx):
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    return any(isinstance(p, (np.ndarray, list)) and np.asarray(p).dtype.kind in "iu" for p in parts)
+
+
+def last_write(v, x, idx):
+    """``v`` (shaped like ``x[idx]``) with a zero wherever ``x[idx] = ...`` writes an element
+    that a later write of the same assignment overwrites: an index array may name an element
+    twice, and only the write that stays gets the adjoint.  ``v`` itself for other indices."""
+    if not _has_index_array(idx):
+        return v
+    pos = np.arange(np.size(v)).reshape(np.shape(v))
+    marker = np.full(np.shape(x), -1, dtype=np.intp)
+    marker[idx] = pos  # what survives is what NumPy's own assignment keeps
+    return v * (marker[idx] == pos)
 
 
 def ndim(x):

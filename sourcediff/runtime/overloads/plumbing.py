@@ -13,7 +13,7 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
 from ..plumbing import (
-    add_at, broadcast_like, copy_value, empty_result, get_copy, iadd, ndim, reuse_result,
+    add_at, broadcast_like, copy_value, empty_result, get_copy, iadd, last_write, ndim, reuse_result,
     same_shape_or_fail, ShapeGuessFailed, tape_array, unbroadcast, unbroadcast_shape,
     zeros_like,
 )
@@ -425,6 +425,24 @@ def _ov_copy_value(v):
 @_ov(get_copy)
 def _ov_get_copy(x, idx):
     return lambda x, idx: copy_value(x[idx])
+
+
+def _is_index_array(t):
+    return isinstance(t, types.Array) and isinstance(t.dtype, types.Integer)
+
+
+@_ov(last_write)
+def _ov_last_write(v, x, idx):
+    parts = idx.types if isinstance(idx, types.BaseTuple) else (idx,)
+    if not any(_is_index_array(p) for p in parts):
+        return lambda v, x, idx: v
+
+    def impl(v, x, idx):
+        pos = np.arange(v.size).reshape(v.shape)
+        marker = np.full(x.shape, -1, np.intp)
+        marker[idx] = pos
+        return v * (marker[idx] == pos)
+    return impl
 
 
 @_ov(ndim)

@@ -1,0 +1,161 @@
+"""In-place writes and what the transformations leave behind (found by red-team testing):
+forward mode must not write into the caller's arrays or tangents, jacobian must evaluate `f`
+on copies, and `x[idx] = v` with an index array that names an element twice gives the
+adjoint only to the write that stays (NumPy keeps the last)."""
+import warnings
+
+import numpy as np
+import pytest
+
+import sourcediff
+from sourcediff import runtime as sd
+from sourcediff.check import finite_difference_grad
+
+BACKENDS = ["python", "numba"]
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def cumprod_in_place(x):
+    for i in range(1, x.shape[0]):
+        x[i] = x[i] * x[i - 1]
+    return np.sum(x)
+
+
+def cumprod_in_place_vector(x):
+    for i in range(1, x.shape[0]):
+        x[i] = x[i] * x[i - 1]
+    return x * 2.0
+
+
+X = np.array([0.5, -1.2, 0.8, 1.5, -0.7])
+
+
+def _fd_jacobian(f, x, eps=1e-6):
+    cols = []
+    for j in range(x.size):
+        e = np.zeros_like(x)
+        e[j] = eps
+        cols.append((f(x + e) - f(x - e)) / (2 * eps))
+    return np.stack(cols, axis=-1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_jvp_leaves_argument_and_tangent_unchanged(backend):
+    x, t = X.copy(), np.array([1.0, 2.0, -1.0, 0.5, 0.3])
+    t0 = t.copy()
+    jvp = sourcediff.jvp(cumprod_in_place, backend=backend)
+    v1, d1 = jvp(x, t)
+    np.testing.assert_array_equal(x, X)
+    np.testing.assert_array_equal(t, t0)
+    v2, d2 = jvp(x, t)  # the same objects again: the same answer
+    expected = float(_fd_jacobian(cumprod_in_place, X) @ t0)
+    assert d1 == pytest.approx(expected, rel=1e-7) and d2 == pytest.approx(expected, rel=1e-7)
+    assert v1 == v2 == pytest.approx(cumprod_in_place(X.copy()), rel=1e-14)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode", ["forward", "reverse", "auto"])
+def test_jacobian_of_a_function_that_writes_into_its_argument(backend, mode):
+    x = X[:4].copy()
+    J = sourcediff.jacobian(cumprod_in_place_vector, mode=mode, backend=backend)(x)
+    np.testing.assert_array_equal(x, X[:4])
+    np.testing.assert_allclose(J, _fd_jacobian(lambda y: cumprod_in_place_vector(y.copy()), X[:4]),
+                               rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hessian_of_a_function_that_writes_into_its_argument(backend):
+    x = X.copy()
+    H = sourcediff.hessian(cumprod_in_place, backend=backend)(x)
+    np.testing.assert_array_equal(x, X)
+    g = sourcediff.grad(cumprod_in_place, backend="python")
+    np.testing.assert_allclose(H, _fd_jacobian(lambda y: g(y.copy()), X), rtol=1e-6, atol=1e-8)
+
+
+# ----------------------------------------------------------------------------- repeated indices
+def set_with_repeats(x):
+    y = np.zeros(3)
+    idx = np.array([0, 1, 1, 2])
+    y[idx] = x  # y = [x0, x2, x3]: the write of x1 is overwritten
+    return np.sum(y * np.array([1.0, 2.0, 3.0]))
+
+
+def set_rows_with_repeats(x, idx):
+    y = np.zeros((3, 2))
+    y[idx, 1] = x[:4] * x[:4]
+    z = np.zeros(3)
+    z[idx] = np.sin(x[2:])
+    return np.sum(y * y) + np.sum(np.exp(z))
+
+
+def set_scalar_with_repeats(s, idx):
+    y = np.ones(4)
+    y[idx] = s  # one scalar written three times, to two elements
+    return np.sum(y * y) * s
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_set_with_a_repeated_index(backend):
+    g = sourcediff.grad(set_with_repeats, backend=backend)(np.array([0.1, 0.2, 0.3, 0.4]))
+    np.testing.assert_allclose(g, [1.0, 0.0, 2.0, 3.0], rtol=1e-14)
+    _, d = sourcediff.jvp(set_with_repeats, backend=backend)(np.array([0.1, 0.2, 0.3, 0.4]),
+                                                             np.array([0.0, 1.0, 0.0, 0.0]))
+    assert d == 0.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("f, args", [
+    (set_rows_with_repeats, (np.linspace(0.2, 0.9, 6), np.array([2, 0, 2, 1]))),
+    (set_scalar_with_repeats, (0.7, np.array([3, 1, 3]))),
+], ids=["rows", "scalar"])
+def test_repeated_index_gradients_match_finite_differences(backend, f, args):
+    g = sourcediff.grad(f, 0, backend=backend)(*args)
+    np.testing.assert_allclose(g, finite_difference_grad(f, list(args), 0, 1e-6), rtol=1e-6, atol=1e-8)
+
+
+def test_repeated_index_hessian():
+    x = np.linspace(0.2, 0.9, 6)
+    idx = np.array([2, 0, 2, 1])
+    H = sourcediff.hessian(set_rows_with_repeats, 0, backend="python")(x, idx)
+    g = sourcediff.grad(set_rows_with_repeats, 0, backend="python")
+    np.testing.assert_allclose(H, _fd_jacobian(lambda y: g(y, idx), x), rtol=1e-6, atol=1e-7)
+
+
+def test_basic_indices_need_no_mask():
+    # constants, slices, loop counters, scalar parameters and shape arithmetic cannot repeat
+    def f(x, k):
+        y = np.zeros((3, 4))
+        n = x.shape[0]
+        for i in range(3):
+            y[i, 1:3] = x[i]
+            y[k] = x[2]
+            y[n - 4, i] = x[1]
+        y[0, :] = x[3]
+        return np.sum(y * y)
+    g = sourcediff.grad(f, backend="python")
+    x = np.linspace(0.1, 0.9, 6)
+    np.testing.assert_allclose(g(x, 1), finite_difference_grad(f, [x, 1], 0, 1e-6), rtol=1e-6, atol=1e-8)
+    assert "last_write" not in g.source
+    assert "last_write" in sourcediff.grad(set_with_repeats, backend="python").source
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_last_write_helper(backend):
+    import numba
+
+    def run(v, x, idx):
+        return sd.last_write(v, x, idx)
+    fn = numba.njit(run) if backend == "numba" else run
+    x = np.zeros((3, 2))
+    v = np.arange(1.0, 5.0)
+    np.testing.assert_array_equal(fn(v, x, (np.array([2, 0, 2, 1]), 1)), [0.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(fn(v[:3], x[:, 0], np.array([1, 1, 1])), [0.0, 0.0, 3.0])
+    np.testing.assert_array_equal(fn(v[:2], x[0], np.array([0, 1])), [1.0, 2.0])
+    assert fn(2.5, x, (1, 0)) == 2.5  # a basic index: v itself
+    np.testing.assert_array_equal(fn(v[:2], x, (slice(0, 2), 0)), v[:2])
