@@ -15,6 +15,7 @@ import gast
 import numpy as np
 
 from . import ops
+from .aliasing import check_writes_through_aliases
 from .errors import error_at
 from .frontend import _MISSING, ParsedFunction, parse_function
 from .ir import Assign, Const, Effect, For, Function, Hook, If, Name, Prim, SetItem, While, walk
@@ -167,6 +168,7 @@ class Lowerer:
             if isinstance(n, (gast.Yield, gast.YieldFrom)):
                 what, advice = UNSUPPORTED_EXPRS[type(n)]
                 raise self.err(n, f"{what} is not supported in differentiated code", advice)
+        check_writes_through_aliases(self.p)
         params = [a.id for a in args.args]
         for pname in params:
             self.names.reserve(pname)
@@ -823,6 +825,7 @@ class Lowerer:
         if self.depth >= MAX_INLINE_DEPTH:
             raise self.err(node, "helper functions nested too deeply")
         callee = parse_function(fn)
+        check_writes_through_aliases(callee)
         args = callee.node.args
         if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
             raise self.err(node, f"{fn.__name__}() has *args/**kwargs or keyword-only parameters",
