@@ -14,6 +14,7 @@ from . import backend as _backend
 from . import codegen, commoning, forward, fusion, optimize, reverse, runtime, second_order, subroutines, tapes
 from .check import finite_difference_grad, max_relative_error
 from .errors import SourceDiffError
+from .frontend import free_values_key
 from .ir import Assign, Const, For, Prim, While, blocks_of, format_function
 from .lower import lower_function
 from .names import NameGen, names_taken
@@ -82,15 +83,16 @@ def lowered(f, split: bool = False):
     """The IR of `f` (cached on the function object and its code).  `split`: helpers with
     loops stay calls (reverse mode differentiates them as functions of their own)."""
     key = (f, getattr(f, "__code__", None), split)
+    values = free_values_key(f)  # globals are baked in: a changed one means a new lowering
     try:
         hit = _LOWER_CACHE.get(key)
     except TypeError:
         hit = None
-    if hit is not None:
-        return hit
+    if hit is not None and hit[0] == values:
+        return hit[1]
     fn = lower_function(f, split=split)
     try:
-        _LOWER_CACHE[key] = fn
+        _LOWER_CACHE[key] = (values, fn)
     except TypeError:  # pragma: no cover
         pass
     return fn
@@ -1137,7 +1139,23 @@ class Differentiable:
             return "python" if self._primal_failed or self.backend_requested == "python" else None
         return self._primal.backend
 
+    def _free_objects(self) -> list:
+        """The objects the function's global names and closure cells hold now."""
+        fn = self.fn
+        g = getattr(fn, "__globals__", {})
+        out = [g.get(n) for n in getattr(getattr(fn, "__code__", None), "co_names", ())]
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                out.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                out.append(None)
+        return out
+
     def _get(self, kind):
+        now = self._free_objects()
+        seen = self._cache.get("free objects")
+        if seen is None or len(seen) != len(now) or any(a is not b for a, b in zip(now, seen)):
+            self._cache = {"free objects": now}  # a global was rebound: build afresh
         if kind not in self._cache:
             maker = {"grad": grad, "value_and_grad": value_and_grad, "vjp": vjp, "jvp": jvp}[kind]
             self._cache[kind] = maker(self.fn, self.wrt, backend=self.backend_requested)

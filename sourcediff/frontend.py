@@ -110,5 +110,47 @@ def parse_function(fn) -> ParsedFunction:
     return ParsedFunction(fn, node, filename, start_offset, col_offset, file_lines, Namespace.of(fn))
 
 
+_SCALARS = (bool, int, float, complex, str, bytes, type(None))
+
+
+def free_values_key(fn, content: bool = True, _seen=None) -> tuple:
+    """A hashable key of the values `fn` reads from its globals and closure, and so do the
+    Python functions it calls by name: numbers and strings by value, arrays by dtype, shape
+    and (with `content`) a hash of their bytes, else by identity; other objects (modules,
+    functions of libraries) by identity.  Lowering bakes these values into the IR, so a
+    change of any of them must lead to a new lowering."""
+    import hashlib
+
+    import numpy as np
+
+    seen = set() if _seen is None else _seen
+    if id(fn) in seen:
+        return ()
+    seen.add(id(fn))
+
+    def of(v, depth=0):
+        if isinstance(v, _SCALARS) or isinstance(v, np.generic):
+            return (type(v).__name__, v)
+        if isinstance(v, np.ndarray):
+            digest = hashlib.sha256(np.ascontiguousarray(v).view(np.uint8).data).hexdigest() if content else id(v)
+            return ("ndarray", v.dtype.str, v.shape, digest)
+        if isinstance(v, tuple) and depth < 3:
+            return ("tuple",) + tuple(of(x, depth + 1) for x in v)
+        if isinstance(v, types.FunctionType):
+            return ("function", id(v), free_values_key(v, content, seen))
+        return ("object", id(v))
+
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ()
+    ns = Namespace.of(fn)
+    out = []
+    for name in code.co_names + code.co_freevars:
+        v = ns.lookup(name)
+        if v is not _MISSING and not isinstance(v, types.ModuleType) and getattr(builtins, name, _MISSING) is not v:
+            out.append((name, of(v)))
+    return tuple(out)
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
