@@ -837,6 +837,8 @@ class LoadedModule:
             except Exception as e:
                 if state._kind == "numba" and not state._cache_failed and _from_numba_cache(e):
                     return state._cache_load_failed(entry, e, args, kwargs)
+                if state._kind == "numba" and _from_numba_compiler(e):
+                    return state._compile_failed(entry, e, args, kwargs)
                 raise
             state._last[entry] = state._kind
             return out
@@ -850,6 +852,8 @@ class LoadedModule:
     # -- failures ----------------------------------------------------------------------------
     def _describe(self, entry: str, exc) -> tuple[str, Location | None]:
         message = str(exc)
+        if not isinstance(exc, _compile_errors()):
+            return f"Numba failed while compiling it ({type(exc).__name__}: {message or 'no message'})", None
         what = _summarize(message)
         line = _locate(message, self.filename)
         if line is None:
@@ -912,15 +916,26 @@ class LoadedModule:
         return self.functions[entry](*args, **kwargs)
 
 
-def _from_numba_cache(exc) -> bool:
-    """Did ``exc`` come from reading Numba's on-disk cache (not from the user's code)?"""
-    suffix = os.path.join("numba", "core", "caching.py")
+def _raised_in(exc, module: str) -> bool:
+    """Did ``exc`` pass through Numba's ``numba/core/<module>`` on its way out?"""
+    suffix = os.path.join("numba", "core", module)
     tb = exc.__traceback__
     while tb is not None:
         if tb.tb_frame.f_code.co_filename.endswith(suffix):
             return True
         tb = tb.tb_next
     return False
+
+
+def _from_numba_cache(exc) -> bool:
+    """Did ``exc`` come from reading Numba's on-disk cache (not from the user's code)?"""
+    return _raised_in(exc, "caching.py")
+
+
+def _from_numba_compiler(exc) -> bool:
+    """Did ``exc`` (not a NumbaError: an internal assertion, say) come from compiling, not
+    from running the compiled code?"""
+    return _raised_in(exc, "compiler.py")
 
 
 def load(source: str, *, name: str, key_parts: tuple = (), backend: str = "auto",

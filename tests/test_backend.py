@@ -607,3 +607,38 @@ def test_first_call_generates_the_source_once(monkeypatch, transform, args):
     assert len(built) == 1, built
     flat = lambda r: np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in (r if isinstance(r, tuple) else (r,))])
     np.testing.assert_allclose(flat(first), flat(again), rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------- internal Numba failures
+def _mask_relu(W, X):
+    H = X @ W
+    H[H < 0.0] = 0.0
+    return np.sum(H ** 2)
+
+
+def test_an_internal_numba_failure_while_compiling_falls_back_or_is_a_sourcediff_error():
+    # Numba 0.6x dies with a bare AssertionError lowering a 2-D boolean-mask read; that is a
+    # compile failure like any other: auto falls back to NumPy, numba says what happened
+    import sourcediff
+    rng = np.random.default_rng(0)
+    W, X = rng.standard_normal((3, 4)), rng.standard_normal((5, 3))
+    ref = sourcediff.grad(_mask_relu, backend="python")(W, X)
+    H = X @ W
+    np.testing.assert_allclose(ref, X.T @ (2 * H * (H > 0)), rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BackendFallbackWarning)
+        np.testing.assert_allclose(sourcediff.grad(_mask_relu, backend="auto")(W, X), ref, rtol=1e-12)
+    try:
+        got = sourcediff.grad(_mask_relu, backend="numba")(W, X)
+    except SourceDiffError as exc:
+        assert "Numba" in str(exc) and "Instead:" in str(exc)
+    else:  # a Numba that compiles it
+        np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+def test_runtime_errors_of_compiled_code_are_not_compile_failures():
+    assert not backend._from_numba_compiler(ValueError("raised by compiled code"))
+    try:
+        raise AssertionError("x")
+    except AssertionError as exc:
+        assert not backend._from_numba_compiler(exc)
