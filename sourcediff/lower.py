@@ -525,9 +525,15 @@ class Lowerer:
     def _lower_loop(self, s, loopvar, bounds, elem_setup, while_test=None, while_test0=None):
         has_break = any(isinstance(n, gast.Break) for n in _loop_own_nodes(s))
         has_cont = any(isinstance(n, gast.Continue) for n in _loop_own_nodes(s))
-        has_return = any(isinstance(n, gast.Return) for n in gast.walk(s))
-        if has_return and not self.exit.returned:
-            raise self.err(s, "return inside a loop needs the function to end with a return")  # pragma: no cover
+        returns = [n for n in gast.walk(s) if isinstance(n, gast.Return)]
+        has_return = bool(returns)
+        if has_return:
+            # the returned values need a value before the loop to merge with; it is never
+            # returned (the `_returned` flag is still False on every path that keeps it)
+            self.cur_stmt = s
+            for k in range(_return_arity(returns[0])):
+                if f"_ret{k}" not in self.env:
+                    self.bind(f"_ret{k}", Const(0.0))
         assigned = _assigned_vars(s.body) | ({loopvar} if loopvar else set())
         for t, _ in elem_setup:
             assigned |= _assigned_vars([gast.Assign(targets=[t], value=None)])
@@ -956,6 +962,10 @@ def _as_load(target):
     if isinstance(target, gast.Attribute):
         return gast.Attribute(value=_as_load(target.value), attr=target.attr, ctx=gast.Load())
     return target
+
+
+def _return_arity(node) -> int:
+    return len(node.value.elts) if isinstance(node.value, gast.Tuple) else 1
 
 
 def _assigned_vars(stmts) -> set:

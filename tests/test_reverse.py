@@ -212,7 +212,37 @@ def nondiff_calls(x):
     return np.sum(x * x) + x[k] * n + np.sum(z)
 
 
+def return_in_for(x):
+    acc = 1.0
+    for i in range(x.shape[0]):
+        acc = acc * x[i]
+        if acc > 5.0:
+            return acc * 2.0
+    return acc
+
+
+def return_tuple_in_while(x):
+    acc = 1.0
+    k = 0
+    while k < x.shape[0]:
+        acc = acc * x[k]
+        k = k + 1
+        if acc > 3.3:
+            return acc * 2.0, k
+    return acc, k
+
+
+def uses_return_tuple_in_while(x):
+    a, k = return_tuple_in_while(x)
+    return a * k + np.sum(x)
+
+
 CASES = [
+    (return_in_for, (np.array([1.5, 2.0, 1.2, 0.9, 3.0]),), 0),  # returns at the last element
+    (return_in_for, (np.array([1.5, 2.0, 1.9, 0.9, 3.0]),), 0),  # returns at the third
+    (return_in_for, (np.array([1.5, 2.0, 1.2, 0.9, 1.0]),), 0),  # never returns in the loop
+    (uses_return_tuple_in_while, (np.array([1.5, 2.0, 1.2, 0.9, 3.0]),), 0),
+    (uses_return_tuple_in_while, (np.array([1.5, 1.0, 1.2, 0.9, 1.0]),), 0),
     (branches, (0.7, 1.3), (0, 1)), (branches, (-0.7, 2.5), (0, 1)), (branches, (-0.7, 0.3), (0, 1)),
     (early_return, (1.5, 2.0), (0, 1)), (early_return, (0.5, 2.0), (0, 1)),
     (with_break_continue, (np.array([0.5, -2.0, 1.0, 1.2, 0.9, 2.0]),), 0),
