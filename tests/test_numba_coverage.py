@@ -95,3 +95,35 @@ def test_wrapper_spelling_only_where_it_fits():
     assert "np.cumprod(c, axis=0, dtype=float)" in g.source
     assert "sd.asarray(x, np.double)" in g.source   # np.double is np.float64
     np.testing.assert_allclose(g(np.ones(3), np.full(3, 2.0)), [2.0, 4.0, 8.0])
+
+
+# ----------------------------------------------------------------------------- found by red-team testing
+def _new_axes(a, b, M):
+    return (np.sum((a[:, None] * b[None, :] + np.sin(a)[:, None]) ** 2)
+            + np.sum(np.sin(a[None]) * M) + np.sum(M[:, None, :] * M[None, :, :] ** 2) + a[1, None][0] * 3.0)
+
+
+def _traces(A, k):
+    return np.trace(A @ A, 1) * k + np.trace(np.sin(A).T)
+
+
+def test_reads_with_new_axes_compile_with_numba():
+    # their adjoint is sd.add_at with None in the index: a view of the entries that are not None
+    from sourcediff.check import finite_difference_grad
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal(3), rng.standard_normal(4), rng.standard_normal((2, 3))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BackendFallbackWarning)
+        g = sourcediff.grad(_new_axes, (0, 1, 2), backend="numba")(*args)
+    for k, gk in enumerate(g):
+        np.testing.assert_allclose(gk, finite_difference_grad(_new_axes, args, k, 1e-6), rtol=1e-6, atol=1e-8)
+
+
+def test_trace_tangent_compiles_with_numba():
+    A = np.arange(9.0).reshape(3, 3) / 10
+    V = np.linspace(-1.0, 1.0, 9).reshape(3, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BackendFallbackWarning)
+        _, d = sourcediff.jvp(_traces, 0, backend="numba")(A, 2.0, V)
+    g = sourcediff.grad(_traces, 0, backend="python")(A, 2.0)
+    assert d == pytest.approx(float(np.sum(g * V)), rel=1e-12)

@@ -254,7 +254,7 @@ for _op in (np.diagonal, sd.diagonal):
             tangent={"a": "sd.diagonal(a_dot, offset, axis1, axis2)"}, spelling="sd.diagonal")
 defrule(np.trace, "a, offset=0, axis1=0, axis2=1",
         adjoint={"a": "sd.trace_adjoint(g, a, offset, axis1, axis2)"},
-        tangent={"a": "np.trace(a_dot, offset, axis1, axis2)"})
+        tangent={"a": "sd.sum(sd.diagonal(a_dot, offset, axis1, axis2), -1)"})
 defrule(np.triu, "m, k=0", adjoint={"m": "np.triu(g, k)"}, tangent={"m": "np.triu(m_dot, k)"})
 defrule(np.tril, "m, k=0", adjoint={"m": "np.tril(g, k)"}, tangent={"m": "np.tril(m_dot, k)"})
 # np.pad: constant mode only (sd.pad refuses other modes with SourceDiffError)

@@ -210,6 +210,23 @@ def _values_step(v, n):
     return 1 if v.shape[0] == n else 0
 
 
+def _add_at_new_axes(a, idx, v):
+    """`a[idx] += v` for a basic index with `None` entries (`x[:, None]`): the entries that
+    are not None select a view of `a`; `v`, shaped like `a[idx]`, has the new axes of size 1
+    more, so it is added reshaped to the view's shape (Numba writes through no None)."""
+    keep = [k for k, t in enumerate(idx) if not isinstance(t, types.NoneType)]
+    n_int = builtins.sum(isinstance(idx[k], types.Integer) for k in keep)
+    sel = "a[(" + "".join(f"idx[{k}], " for k in keep) + ")]" if keep else "a"
+    if n_int == a.ndim:  # one element, with new axes around it
+        body = f"    {sel} += np.sum(v)\n" if _is_array(v) else f"    {sel} += v\n"
+    else:
+        body = (f"    view = {sel}\n"
+                + ("    view += np.ascontiguousarray(v).reshape(view.shape)\n" if _is_array(v) else "    view += v\n"))
+    namespace = {"np": np}
+    exec(compile("def impl(a, idx, v):\n" + body, "<sourcediff add_at>", "exec"), namespace)  # noqa: S102
+    return namespace["impl"]
+
+
 @_ov(add_at)
 def _ov_add_at(a, idx, v):
     if not _is_array(a):
@@ -220,6 +237,10 @@ def _ov_add_at(a, idx, v):
         def impl_basic(a, idx, v):
             a[idx] += v
         return impl_basic
+    if isinstance(idx, types.NoneType):
+        return _add_at_new_axes(a, types.Tuple((idx,)), v)
+    if isinstance(idx, types.BaseTuple) and builtins.all(isinstance(t, basic + (types.NoneType,)) for t in idx):
+        return _add_at_new_axes(a, idx, v)
     if _is_array(idx) and idx.ndim == 1 and isinstance(idx.dtype, types.Boolean):
         def impl_mask(a, idx, v):
             add_at(a, np.nonzero(idx)[0], v)
