@@ -68,17 +68,28 @@ class _Walker:
 
     # ------------------------------------------------------------------ alias state
     def rebind(self, name: str, sources: set) -> None:
-        for other in self.share.pop(name, set()):
-            self.share.get(other, set()).discard(name)
-        group = set()
-        for s in sources:
-            if s != name:
-                group |= {s} | self.share.get(s, set())
-        group.discard(name)
-        if group:
-            self.share[name] = set(group)
-            for m in group:
-                self.share.setdefault(m, set()).add(name)
+        self.rebind_all([(name, sources)])
+
+    def rebind_all(self, pairs: list) -> None:
+        """Names bound at once, `a, b = e1, e2` (each with the names its value may share
+        memory with): the right-hand sides are read before any name changes, so after
+        `u, v = v, u` the two are no more aliases than before."""
+        targets = {t for t, _ in pairs}
+        memory = [set().union(*({s} | self.share.get(s, set()) for s in srcs)) if srcs else set()
+                  for _, srcs in pairs]
+        groups = []
+        for k, (t, _) in enumerate(pairs):
+            # old names that keep that memory, and the other targets given some of it
+            group = (memory[k] - targets) | {u for j, (u, _) in enumerate(pairs) if j != k and memory[j] & memory[k]}
+            groups.append(group - {t})
+        for t in targets:
+            for other in self.share.pop(t, set()):
+                self.share.get(other, set()).discard(t)
+        for (t, _), group in zip(pairs, groups):
+            if group:
+                self.share.setdefault(t, set()).update(group)
+                for m in group:
+                    self.share.setdefault(m, set()).add(t)
 
     def snapshot(self) -> dict:
         return {k: set(v) for k, v in self.share.items()}
@@ -129,13 +140,18 @@ class _Walker:
 
     def bind(self, target, value) -> None:
         """The alias effect of `target = value` (after its loads and writes are noted)."""
+        pairs: list = []
+        self._pairs(target, value, pairs)
+        self.rebind_all(pairs)
+
+    def _pairs(self, target, value, out: list) -> None:
         if isinstance(target, gast.Name):
-            self.rebind(target.id, self.sources(value) if value is not None else set())
+            out.append((target.id, self.sources(value) if value is not None else set()))
         elif isinstance(target, (gast.Tuple, gast.List)):
             elts = value.elts if isinstance(value, (gast.Tuple, gast.List)) and \
                 len(value.elts) == len(target.elts) else [None] * len(target.elts)
             for t, v in zip(target.elts, elts):
-                self.bind(t, v)
+                self._pairs(t, v, out)
 
     # ------------------------------------------------------------------ statements
     def block(self, stmts, loops) -> None:

@@ -280,3 +280,43 @@ def test_writes_that_need_no_alias_check_are_differentiated(backend, f, args):
     ref = finite_difference_grad(lambda *a: f(*[b.copy() if isinstance(b, np.ndarray) else b for b in a]),
                                  list(args), 0, 1e-6)
     np.testing.assert_allclose(g, ref, rtol=1e-6, atol=1e-8)
+
+
+def swapped_buffers(u0, c):
+    u = u0.copy()
+    v = np.zeros(u0.shape)
+    for t in range(3):
+        v[1:-1] = u[1:-1] + c * (u[:-2] - 2.0 * u[1:-1] + u[2:])
+        v[0] = u[0]
+        v[-1] = u[-1]
+        u, v = v, u
+    return np.sum(u ** 2)
+
+
+def previous_and_new(x):
+    prev = x * 1.0
+    for t in range(3):
+        new = np.zeros(x.shape)
+        new[0] = prev[0] * 0.5
+        new[1:] = prev[1:] * prev[:-1]
+        prev = new
+    return np.sum(prev) + np.sum(x)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("f, args", [
+    (swapped_buffers, (np.array([0.0, 1.0, 0.5, 2.0, 0.0]), 0.2)),
+    (previous_and_new, (np.array([0.9, 1.1, 0.7, 1.3]),)),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_buffer_idioms_are_not_aliases(backend, f, args):
+    g = sourcediff.grad(f, 0, backend=backend)(*args)
+    np.testing.assert_allclose(g, finite_difference_grad(f, list(args), 0, 1e-6), rtol=1e-6, atol=1e-8)
+
+
+def test_unpacking_the_same_array_twice_is_an_alias():
+    def f(x):
+        a, b = x, x
+        a[0] = 2.0 * a[0]
+        return np.sum(b)
+    with pytest.raises(sourcediff.SourceDiffError, match="writing into 'a' also changes 'b'"):
+        sourcediff.grad(f, backend="python")(np.ones(3))
