@@ -716,6 +716,18 @@ class LoadedModule:
         lines = self.text.splitlines()
         return lines[file_line - 1] if 0 < file_line <= len(lines) else ""
 
+    def origin_of(self, file_line: int) -> str:
+        """The user's statement a generated line belongs to: the `# grad of:` (or `# tangent
+        of:`) comment that heads its group, or "" (lines of the forward sweep have none)."""
+        lines = self.text.splitlines()
+        for k in range(min(file_line, len(lines)) - 1, -1, -1):
+            text = lines[k].strip()
+            if text.startswith(("# grad of:", "# tangent of:")):
+                return text.split(":", 1)[1].strip()
+            if text.startswith("def "):
+                break
+        return ""
+
     def __repr__(self):
         where = self.path or "<memory>"
         return f"<LoadedModule {self.name} backend={self.backend!r} ({self._kind}) {where}>"
@@ -869,11 +881,12 @@ class LoadedModule:
             else:
                 what, loc = self._describe(entry, exc)
                 if self.backend == "numba":
+                    origin = self.origin_of(loc.lineno) if loc else ""
                     raise error_at(
                         loc,
                         f"Numba cannot compile the generated code for {entry!r}"
                         + (f" (line {loc.lineno - self.header_lines} of the generated source)"
-                           if loc else "") + f": {what}",
+                           if loc else "") + (f", for your `{origin}`" if origin else "") + f": {what}",
                         "use backend='auto' or backend='python' to run this code with NumPy, "
                         "or rewrite the operation in a form Numba supports",
                     ) from exc

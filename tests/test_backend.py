@@ -642,3 +642,19 @@ def test_runtime_errors_of_compiled_code_are_not_compile_failures():
         raise AssertionError("x")
     except AssertionError as exc:
         assert not backend._from_numba_compiler(exc)
+
+
+def test_origin_of_a_generated_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCEDIFF_CACHE", str(tmp_path))
+    src = textwrap.dedent('''\
+        def f_grad(x, y_bar):
+            y = x * 2.0
+            # grad of: y = x * 2.0
+            x_bar = y_bar * 2.0
+            return y, x_bar
+        ''')
+    mod = backend.load(src, name="origin_test", backend="python")
+    lines = mod.text.splitlines()
+    at = {text.strip(): k + 1 for k, text in enumerate(lines)}
+    assert mod.origin_of(at["x_bar = y_bar * 2.0"]) == "y = x * 2.0"
+    assert mod.origin_of(at["y = x * 2.0"]) == ""  # the forward sweep has no comment
