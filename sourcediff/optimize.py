@@ -194,6 +194,7 @@ def optimize(fn: Function, owned: set = frozenset(), scalar_params=(), param_ndi
     eliminate_common_subexpressions(fn)  # e.g. one f_vjp call per recursive call site
     propagate_copies(fn)
     drop_copy_backs(fn.body)
+    copy_written_copies(fn)
     eliminate_dead_code(fn)
     if earliest_like_args(fn, scalar_params, param_ndims):
         eliminate_dead_code(fn)
@@ -212,8 +213,23 @@ def simplify_primal(fn: Function) -> Function:
         propagate_copies(fn)
         drop_self_copies(fn.body)
     coalesce_copies(fn)
+    copy_written_copies(fn)
     stop_logsumexp_shift(fn)
     return fn
+
+
+def copy_written_copies(fn: Function) -> None:
+    """`a = b` where `a` or `b` is written into in place (`a[i] = v`) becomes a real copy,
+    `a = sd.copy_value(b)`: in the IR they are two values, but in Python `a = b` is one array,
+    and the write would reach both.  Such copies come from the user's `y = x`, from loop
+    merges, and from folding `x * 1.0` or `x + 0.0` to `x`."""
+    from . import runtime
+
+    written = {s.target for s in _walk(fn.body) if isinstance(s, SetItem)}
+    for s in _walk(fn.body):
+        if isinstance(s, Assign) and isinstance(s.value, Name) and s.tag != "pop" \
+                and s.value.id != s.target and (s.target in written or s.value.id in written):
+            s.value = Prim(runtime.copy_value, [s.value])
 
 
 def drop_stop_gradients(fn: Function) -> None:

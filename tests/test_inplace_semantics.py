@@ -320,3 +320,27 @@ def test_unpacking_the_same_array_twice_is_an_alias():
         return np.sum(b)
     with pytest.raises(sourcediff.SourceDiffError, match="writing into 'a' also changes 'b'"):
         sourcediff.grad(f, backend="python")(np.ones(3))
+
+
+# ----------------------------------------------------------------------------- folded copies
+def write_into_folded_copy(x):
+    z = x * 1.0  # folded to `z = x`: must stay a copy, since z is written into
+    z[0] = z[1] * 3.0
+    w = 0.0 + x
+    w[2] = w[2] ** 2
+    return np.sum(z ** 2) + np.sum(x ** 3) + np.sum(w)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_folded_copies_that_are_written_into_stay_copies(backend):
+    x = np.array([0.3, -0.7, 1.1])
+    v, g = sourcediff.value_and_grad(write_into_folded_copy, backend=backend)(x)
+    np.testing.assert_array_equal(x, [0.3, -0.7, 1.1])
+    assert v == pytest.approx(write_into_folded_copy(x.copy()), rel=1e-14)
+    np.testing.assert_allclose(g, finite_difference_grad(write_into_folded_copy, [x], 0, 1e-6), rtol=1e-6)
+    gf = sourcediff.grad(write_into_folded_copy, mode="forward", backend=backend)(x)
+    np.testing.assert_array_equal(x, [0.3, -0.7, 1.1])
+    np.testing.assert_allclose(gf, g, rtol=1e-12)
+    H = sourcediff.hessian(write_into_folded_copy, backend=backend)(x)
+    gp = sourcediff.grad(write_into_folded_copy, backend="python")
+    np.testing.assert_allclose(H, _fd_jacobian(lambda y: gp(y.copy()), x), rtol=1e-6, atol=1e-7)
