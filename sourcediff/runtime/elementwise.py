@@ -12,7 +12,7 @@ import numpy as np
 from .plumbing import _is_scalar, zeros_like
 
 __all__ = [
-    "builtin_abs", "builtin_pow", "builtin_sum", "math_log", "math_cbrt", "sinc_deriv",
+    "builtin_abs", "builtin_pow", "builtin_sum", "math_log", "math_cbrt", "sinc_deriv", "sinc_deriv2",
     "fmax_mask", "fmin_mask", "clip_mask", "clip_lo_mask", "clip_hi_mask", "math_log_adjoint",
     "first_extreme", "first_extreme_tangent", "extreme_a", "extreme_a_tangent", "full",
     "asarray", "asanyarray", "ascontiguousarray", "float64", "cast_adjoint", "cast_tangent",
@@ -54,6 +54,17 @@ def sinc_deriv(x):
     x = np.asarray(x, dtype=float)
     safe = np.where(x == 0, 1.0, x)
     d = np.where(x == 0, 0.0, (np.cos(np.pi * safe) - np.sinc(safe)) / safe)
+    return d[()] if d.ndim == 0 else d
+
+
+def sinc_deriv2(x):
+    """d2/dx2 sinc(x) = -pi^2 sinc(x) - 2 sinc'(x) / x (from (x sinc x)'' = -pi^2 x sinc x);
+    a Taylor series in u = pi x near 0, where the quotient cancels."""
+    x = np.asarray(x, dtype=float)
+    u2 = (np.pi * x) ** 2
+    safe = np.where(u2 < 1e-3, 1.0, x)
+    d = np.where(u2 < 1e-3, np.pi ** 2 * (-1 / 3 + u2 / 10 - u2 * u2 / 168 + u2 ** 3 / 6480),
+                 -np.pi ** 2 * np.sinc(safe) - 2 * sinc_deriv(safe) / safe)
     return d[()] if d.ndim == 0 else d
 
 

@@ -14,7 +14,7 @@ __all__ = [
     "inner", "inner_adjoint_a", "inner_adjoint_b", "inner_spec", "tensordot_spec",
     "einsum_adjoint", "einsum_tangent", "kron_adjoint_a", "kron_adjoint_b", "mT", "det_adjoint",
     "det_tangent", "solve_adjoint_b", "solve_adjoint_a", "solve_tangent_a", "cholesky_adjoint",
-    "cholesky_tangent", "slogdet_sign", "slogdet_logdet",
+    "cholesky_adjoint_tangent", "cholesky_tangent", "slogdet_sign", "slogdet_logdet",
 ]
 
 
@@ -281,6 +281,16 @@ def cholesky_adjoint(g, a, ans):
     Linv = np.linalg.inv(L)
     S = np.matmul(np.matmul(mT(Linv), P), Linv)
     return 0.5 * (S + mT(S))
+
+
+def cholesky_adjoint_tangent(g, L, t):
+    """Tangent of ``cholesky_adjoint(g, a, L)`` along ``t`` (a tangent of the factor L)."""
+    Linv = np.linalg.inv(L)
+    dLinv = -np.matmul(np.matmul(Linv, t), Linv)
+    P, dP = _phi(np.matmul(mT(L), g)), _phi(np.matmul(mT(t), g))
+    dS = (np.matmul(np.matmul(mT(dLinv), P), Linv) + np.matmul(np.matmul(mT(Linv), dP), Linv)
+          + np.matmul(np.matmul(mT(Linv), P), dLinv))
+    return 0.5 * (dS + mT(dS))
 
 
 def cholesky_tangent(t, a, ans):

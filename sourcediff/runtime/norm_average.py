@@ -8,8 +8,9 @@ from .plumbing import _is_scalar, _rt_error
 from .reductions import _norm_axes, reduce_sum_to, unreduce
 
 __all__ = [
-    "norm", "norm_weights", "norm_adjoint", "norm_tangent", "average", "average_adjoint_a",
-    "average_adjoint_w", "average_tangent_a", "average_tangent_w",
+    "norm", "norm_weights", "norm_adjoint", "norm_adjoint_tangent", "norm_tangent", "average",
+    "average_adjoint_a", "average_adjoint_w", "average_adjoint_a_tangent_w",
+    "average_adjoint_w_tangent_w", "average_tangent_a", "average_tangent_w",
 ]
 
 
@@ -96,6 +97,38 @@ def norm_adjoint(g, x, ans, ord=None, axis=None, keepdims=False):
     return out[()] if _is_scalar(x) else out
 
 
+def _kept(v, x, axes):
+    """A norm value (or its tangent) shaped to broadcast against x (keepdims over axes)."""
+    return np.reshape(np.asarray(v, dtype=float), np.sum(np.zeros(np.shape(x)), axis=axes, keepdims=True).shape)
+
+
+def norm_adjoint_tangent(c, x, n, tx, tn, ord=None, axis=None, keepdims=False):  # noqa: A002
+    """Tangent of ``norm_adjoint(c, x, n, ...)`` along tangents ``tx`` of x and ``tn`` of the
+    norm n (each weight is a function of x and n: see norm_weights)."""
+    x = np.asarray(x, dtype=float)
+    kind, axes = _norm_plan(x, ord, axis)
+    nk, tnk, tx = _kept(n, x, axes), _kept(tn, x, axes), np.asarray(tx, dtype=float)
+    if kind == "all" or (kind == "mat" and ord == "fro") or (kind == "vec" and ord in (None, 2)):
+        safe = np.where(nk == 0, 1.0, nk)  # x / n
+        dw = np.where(nk == 0, 0.0, tx / safe - x * tnk / (safe * safe))
+    elif kind == "vec" and ord in (1, 0, np.inf, -np.inf):
+        dw = np.zeros(x.shape)  # sign(x) and ties: piecewise constant
+    elif kind == "vec":
+        if isinstance(ord, str):
+            raise _rt_error(f"np.linalg.norm: ord={ord!r} is not a vector norm")
+        p = float(ord)  # sign(x) |x|^(p-1) / n^(p-1)
+        dw = (p - 1) * (np.abs(x) ** (p - 2) * tx / nk ** (p - 1) - np.sign(x) * np.abs(x) ** (p - 1) * tnk / nk ** p)
+    elif ord in (1, -1, np.inf, -np.inf):
+        dw = np.zeros(x.shape)
+    else:
+        raise _rt_error(f"np.linalg.norm: second derivatives of the matrix norm ord={ord!r} are not supported")
+    ck = np.asarray(c, dtype=float)
+    if not keepdims:
+        ck = np.expand_dims(ck, axes) if ck.ndim else np.reshape(ck, (1,) * dw.ndim)
+    out = ck * dw
+    return out[()] if _is_scalar(x) else out
+
+
 def norm_tangent(t, x, ans, ord=None, axis=None, keepdims=False):
     w = norm_weights(x, ans, ord, axis, keepdims)
     kind, axes = _norm_plan(np.asarray(x), ord, axis)
@@ -153,6 +186,27 @@ def average_adjoint_w(g, a, ans, axis=None, weights=None, returned=False, keepdi
     sw = np.sum(w, axis=_norm_axes(axis, w.ndim), keepdims=True)
     m = unreduce(ans, a, axis, keepdims)
     return _unaverage_w(unreduce(g, a, axis, keepdims) * (a - m) / sw, a, axis, weights)
+
+
+def average_adjoint_a_tangent_w(c, t, a, axis=None, weights=None, returned=False, keepdims=False):
+    """Tangent of ``average_adjoint_a`` (c w / sum w) along ``t``, a tangent of the weights."""
+    _check_returned(returned)
+    w, tw = _average_w(a, axis, weights), _average_w(a, axis, t)
+    ax = _norm_axes(axis, w.ndim)
+    sw, st = np.sum(w, axis=ax, keepdims=True), np.sum(tw, axis=ax, keepdims=True)
+    return unreduce(c, np.asarray(a), axis, keepdims) * (tw - w * (st / sw)) / sw
+
+
+def average_adjoint_w_tangent_w(c, t, a, ans, axis=None, weights=None, returned=False, keepdims=False):
+    """Tangent of ``average_adjoint_w`` (c (a - ans) / sum w) along ``t``, a tangent of the
+    weights (only the sum depends on them)."""
+    _check_returned(returned)
+    a = np.asarray(a)
+    w, tw = _average_w(a, axis, weights), _average_w(a, axis, t)
+    ax = _norm_axes(axis, w.ndim)
+    sw, st = np.sum(w, axis=ax, keepdims=True), np.sum(tw, axis=ax, keepdims=True)
+    gw = unreduce(c, a, axis, keepdims) * (a - unreduce(ans, a, axis, keepdims)) * (-st / (sw * sw))
+    return _unaverage_w(gw, a, axis, weights)
 
 
 def average_tangent_a(t, a, ans, axis=None, weights=None, returned=False, keepdims=False):

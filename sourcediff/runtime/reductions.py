@@ -8,8 +8,8 @@ from .plumbing import _is_scalar
 
 __all__ = [
     "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "unreduce",
-    "reduce_max_adjoint", "reduce_sum_to", "prod_adjoint", "prod_tangent", "var_adjoint",
-    "var_tangent", "cumsum_adjoint", "cumprod", "cumprod_adjoint", "cumprod_tangent",
+    "reduce_max_adjoint", "reduce_sum_to", "prod_adjoint", "prod_adjoint_tangent", "prod_tangent",
+    "var_adjoint", "var_tangent", "cumsum_adjoint", "cumprod", "cumprod_adjoint", "cumprod_tangent",
 ]
 
 
@@ -117,6 +117,32 @@ def prod_adjoint(g, a, ans, axis=None, keepdims=False):
     others = (left * right).reshape(shp)
     others = np.transpose(others, np.argsort(perm))
     return unreduce(g, a, axis, keepdims) * others
+
+
+def prod_adjoint_tangent(c, t, a, axis=None, keepdims=False):
+    """Tangent of ``prod_adjoint(c, a, ...)`` along ``t`` (a tangent of ``a``): the left and
+    right products of prod_adjoint carried with their tangents (zeros need no care)."""
+    if _is_scalar(a):
+        return 0.0 * c
+    nd = a.ndim
+    axes = _norm_axes(axis, nd)
+    rest = tuple(i for i in range(nd) if i not in axes)
+    perm = rest + axes
+    shp = np.transpose(a, perm).shape
+    flat_shape = shp[:len(rest)] + (int(np.prod([a.shape[i] for i in axes])),)
+    f = np.transpose(a, perm).reshape(flat_shape)
+    tf = np.transpose(np.asarray(t), perm).reshape(flat_shape)
+    n = f.shape[-1]
+    L, dL, R, dR = (np.empty(f.shape, np.result_type(f, tf, float)) for _ in range(4))
+    p, dp, q, dq = 1.0, 0.0, 1.0, 0.0
+    for j in range(n):
+        L[..., j], dL[..., j] = p, dp
+        p, dp = p * f[..., j], dp * f[..., j] + p * tf[..., j]
+        k = n - 1 - j
+        R[..., k], dR[..., k] = q, dq
+        q, dq = q * f[..., k], dq * f[..., k] + q * tf[..., k]
+    d = np.transpose((dL * R + L * dR).reshape(shp), np.argsort(perm))
+    return unreduce(c, a, axis, keepdims) * d
 
 
 def prod_tangent(t, a, ans, axis=None, keepdims=False):

@@ -17,7 +17,7 @@ from ..elementwise import (
     asanyarray, asarray, ascontiguousarray, builtin_abs, builtin_pow, builtin_sum,
     cast_adjoint, cast_tangent, clip_hi_mask, clip_lo_mask, clip_mask, extreme_a,
     extreme_a_tangent, first_extreme, first_extreme_tangent, float64, fmax_mask, fmin_mask,
-    exp, full, math_cbrt, math_log, math_log_adjoint, sinc_deriv,
+    exp, full, math_cbrt, math_log, math_log_adjoint, sinc_deriv, sinc_deriv2,
 )
 from ..plumbing import broadcast_like, zeros_like
 from ..shapes import reshape_like
@@ -90,20 +90,35 @@ def _sinc_d(v):
     return 0.0 if v == 0 else (np.cos(np.pi * v) - np.sinc(v)) / v
 
 
-@_ov(sinc_deriv)
-def _ov_sinc_deriv(x):
-    if isinstance(x, _SCALAR):
-        return lambda x: _sinc_d(float(x))
-    if not _is_array(x):
-        return None
+def _ov_scalar_map(scalar):
+    """The overload typer of a helper that applies the jitted `scalar` to a number, or to
+    every element of an array (a float64 result of the array's shape)."""
+    def typer(x):
+        if isinstance(x, _SCALAR):
+            return lambda x: scalar(float(x))
+        if not _is_array(x):
+            return None
 
-    def impl(x):
-        out = np.empty(x.shape)
-        of, xf = out.reshape(out.size), _flat(x)
-        for i in range(of.size):
-            of[i] = _sinc_d(float(xf[i]))
-        return out
-    return impl
+        def impl(x):
+            out = np.empty(x.shape)
+            of, xf = out.reshape(out.size), _flat(x)
+            for i in range(of.size):
+                of[i] = scalar(float(xf[i]))
+            return out
+        return impl
+    return typer
+
+
+@_jitable
+def _sinc_d2(v):
+    u2 = (np.pi * v) ** 2
+    if u2 < 1e-3:
+        return np.pi ** 2 * (-1 / 3 + u2 / 10 - u2 * u2 / 168 + u2 ** 3 / 6480)
+    return -np.pi ** 2 * np.sinc(v) - 2 * _sinc_d(v) / v
+
+
+_ov(sinc_deriv)(_ov_scalar_map(_sinc_d))
+_ov(sinc_deriv2)(_ov_scalar_map(_sinc_d2))
 
 
 @_ov(clip_mask)

@@ -8,13 +8,14 @@ from numba.core import types
 from numba.core.errors import TypingError
 
 from ..norm_average import (
-    _average_w, _unaverage_w, average, average_adjoint_a, average_adjoint_w,
-    average_tangent_a, average_tangent_w, norm, norm_adjoint, norm_tangent,
+    _average_w, _unaverage_w, average, average_adjoint_a, average_adjoint_a_tangent_w,
+    average_adjoint_w, average_adjoint_w_tangent_w, average_tangent_a, average_tangent_w, norm,
+    norm_adjoint, norm_adjoint_tangent, norm_tangent,
 )
 from ..reductions import mean, reduce_sum_to, sum, unreduce
 from ._kernels import _axis_list, _axis_mask, _finisher, _flat, _norm_axis, _shape_array
 from ._rows import _rows, _unrows
-from ._support import _const, _is_array, _is_none, _jitable, _keepdims, _naxes, _nd, _ov
+from ._support import _const, _is_array, _is_none, _jitable, _keepdims, _naxes, _nd, _ov, _unsupported
 
 
 # ---- np.linalg.norm: rows of x are vectors, or matrices (n1, n2) read row-major ----------
@@ -177,6 +178,51 @@ def _ov_norm_adjoint(g, x, ans, ord=None, axis=None, keepdims=False):  # noqa: A
     return impl
 
 
+@_jitable
+def _vec_norm_dw(v, nv, o, tv, tn):
+    """The tangent of ``_vec_norm_w(v, nv, o)`` along tv (of v) and tn (of nv)."""
+    if o == 2.0:
+        return tv / nv - v * (tn / (nv * nv)) if nv != 0 else np.zeros(v.shape)
+    if o == 1.0 or o == 0.0 or o == np.inf or o == -np.inf:
+        return np.zeros(v.shape)
+    a = np.abs(v)
+    return (o - 1) * (a ** (o - 2) * tv / nv ** (o - 1) - np.sign(v) * a ** (o - 1) * (tn / nv ** o))
+
+
+@_jitable
+def _mat_norm_dw(v, o):
+    if o == 2.0 or o == -2.0:
+        raise ValueError("np.linalg.norm: second derivatives of the matrix norm ord=2/-2 are not supported")
+    return np.zeros(v.shape)  # ord ±1, ±inf: signs and ties, piecewise constant
+
+
+_NORM_TANGENT_KERNELS = {
+    "vec": _jitable(lambda v, nv, o, tv, tn: _vec_norm_dw(v, nv, o, tv, tn)),
+    "mat": _jitable(lambda v, nv, o, tv, tn: _mat_norm_dw(v, o)),
+}
+
+
+@_ov(norm_adjoint_tangent)
+def _ov_norm_adjoint_tangent(c, x, n, tx, tn, ord=None, axis=None, keepdims=False):  # noqa: A002
+    kind = _norm_kind(x, ord, axis)
+    if kind not in _NORM_TANGENT_KERNELS:
+        _unsupported("the second derivative of np.linalg.norm(x, 'nuc')")
+    dweights = _NORM_TANGENT_KERNELS[kind]
+    _keepdims(keepdims)
+
+    def impl(c, x, n, tx, tn, ord=None, axis=None, keepdims=False):  # noqa: A002
+        r, o, n1, n2 = _norm_rows(x, ord, axis)
+        tr, nv, tnv, cv = _rows(tx, axis), _flat(n), _flat(tn), _flat(c)
+        out = np.empty(r.shape)
+        for i in range(r.shape[0]):
+            dw = dweights(r[i], _pick(nv, i), o, tr[i], _pick(tnv, i))
+            ci = _pick(cv, i)
+            for j in range(r.shape[1]):
+                out[i, j] = dw[j] * ci
+        return _unrows(out, x, axis)
+    return impl
+
+
 @_ov(norm_tangent)
 def _ov_norm_tangent(t, x, ans, ord=None, axis=None, keepdims=False):  # noqa: A002
     weights = _NORM_KERNELS[_norm_kind(x, ord, axis)][1]
@@ -287,4 +333,26 @@ def _ov_average_tangent_w(t, a, ans, axis=None, weights=None, returned=False, ke
         sw = sum(_average_w(a, axis, weights), axis, keepdims)
         tw = _average_w(a, axis, t)
         return reduce_sum_to(tw * (a - unreduce(ans, a, axis, keepdims)), ans, axis, keepdims) / sw
+    return impl
+
+
+@_ov(average_adjoint_a_tangent_w)
+def _ov_average_adjoint_a_tangent_w(c, t, a, axis=None, weights=None, returned=False, keepdims=False):
+    _average_args(returned, keepdims)
+
+    def impl(c, t, a, axis=None, weights=None, returned=False, keepdims=False):
+        w, tw = _average_w(a, axis, weights), _average_w(a, axis, t)
+        sw, st = sum(w, axis, True), sum(tw, axis, True)
+        return unreduce(c, a, axis, keepdims) * (tw - w * (st / sw)) / sw
+    return impl
+
+
+@_ov(average_adjoint_w_tangent_w)
+def _ov_average_adjoint_w_tangent_w(c, t, a, ans, axis=None, weights=None, returned=False, keepdims=False):
+    _average_args(returned, keepdims)
+
+    def impl(c, t, a, ans, axis=None, weights=None, returned=False, keepdims=False):
+        sw, st = sum(_average_w(a, axis, weights), axis, True), sum(_average_w(a, axis, t), axis, True)
+        gw = unreduce(c, a, axis, keepdims) * (a - unreduce(ans, a, axis, keepdims)) * (-st / (sw * sw))
+        return _unaverage_w(gw, a, axis, weights)
     return impl

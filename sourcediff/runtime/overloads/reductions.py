@@ -10,7 +10,7 @@ from numba.extending import overload
 from ..plumbing import zeros_like
 from ..reductions import (
     _count, cumprod, cumprod_adjoint, cumprod_tangent, cumsum_adjoint, logsumexp, max, mean,
-    min, prod, prod_adjoint, prod_tangent, reduce_max_adjoint, reduce_sum_to, std, sum,
+    min, prod, prod_adjoint, prod_adjoint_tangent, prod_tangent, reduce_max_adjoint, reduce_sum_to, std, sum,
     unreduce, var, var_adjoint, var_tangent,
 )
 from ..shapes import reshape_like
@@ -330,6 +330,34 @@ def _ov_prod_adjoint(g, a, ans, axis=None, keepdims=False):
     _keepdims(keepdims)
     return lambda g, a, ans, axis=None, keepdims=False: \
         unreduce(g, a, axis, keepdims) * _unrows(_others(_rows(a, axis)), a, axis)
+
+
+@_jitable
+def _others_tangent(r, t):
+    """Per row of the 2-D ``r``: the tangent (along the rows of ``t``) of ``_others(r)``."""
+    out = np.empty(r.shape)
+    m, n = r.shape
+    left = np.empty(n)
+    dleft = np.empty(n)
+    for i in range(m):
+        p, dp = 1.0, 0.0
+        for j in range(n):
+            left[j], dleft[j] = p, dp
+            p, dp = p * r[i, j], dp * r[i, j] + p * t[i, j]
+        q, dq = 1.0, 0.0
+        for j in range(n - 1, -1, -1):
+            out[i, j] = dleft[j] * q + left[j] * dq
+            q, dq = q * r[i, j], dq * r[i, j] + q * t[i, j]
+    return out
+
+
+@_ov(prod_adjoint_tangent)
+def _ov_prod_adjoint_tangent(c, t, a, axis=None, keepdims=False):
+    if isinstance(a, _SCALAR):
+        return lambda c, t, a, axis=None, keepdims=False: 0.0 * c
+    _keepdims(keepdims)
+    return lambda c, t, a, axis=None, keepdims=False: unreduce(c, a, axis, keepdims) * _unrows(
+        _others_tangent(_rows(a, axis), _rows(t, axis)), a, axis)
 
 
 @_ov(prod_tangent)
