@@ -14,7 +14,8 @@ from . import backend as _backend
 from . import codegen, commoning, forward, fusion, optimize, reverse, runtime, second_order, subroutines, tapes
 from .check import finite_difference_grad, max_relative_error
 from .errors import SourceDiffError
-from .frontend import free_values_key
+from .aliasing import check_writes_through_aliases
+from .frontend import free_values_key, parse_function
 from .ir import Assign, Const, For, Prim, While, blocks_of, format_function
 from .lower import lower_function
 from .names import NameGen, names_taken
@@ -117,6 +118,8 @@ def build(f, wrt_names: list, mode: str, single: bool, pattern=(), fuse: bool = 
     with _BUILD_LOCK:
         split = mode in ("reverse", "grad")
         primal = optimize.simplify_primal(copy.deepcopy(lowered(f, split)))
+        # writes through aliases: checked knowing how many dimensions the arguments have
+        check_writes_through_aliases(parse_function(f), ndims(primal))
         constant_seed = mode == "grad" and _scalars_only(pattern, len(primal.params))
         if constant_seed:
             pattern = tuple(pattern[:len(primal.params)]) + (0,) * len(primal.returns)

@@ -168,7 +168,6 @@ class Lowerer:
             if isinstance(n, (gast.Yield, gast.YieldFrom)):
                 what, advice = UNSUPPORTED_EXPRS[type(n)]
                 raise self.err(n, f"{what} is not supported in differentiated code", advice)
-        check_writes_through_aliases(self.p)
         params = [a.id for a in args.args]
         for pname in params:
             self.names.reserve(pname)

@@ -344,3 +344,140 @@ def test_folded_copies_that_are_written_into_stay_copies(backend):
     H = sourcediff.hessian(write_into_folded_copy, backend=backend)(x)
     gp = sourcediff.grad(write_into_folded_copy, backend="python")
     np.testing.assert_allclose(H, _fd_jacobian(lambda y: gp(y.copy()), x), rtol=1e-6, atol=1e-7)
+
+
+# ----------------------------------------------------------------------------- aliases, second round
+def _ident(a):
+    return a
+
+
+def _first_two(a):
+    return a[:2]
+
+
+def _halves(a):
+    return a[:2], a[2:]
+
+
+def _doubled(a):
+    return a * 2.0
+
+
+def _set_first(a, v):
+    a[0] = v
+    return 0.0
+
+
+def through_identity_helper(z):
+    y = _ident(z)
+    y[0] = 2.0 * y[1]
+    return np.sum(z ** 2)
+
+
+def through_slicing_helper(z):
+    y = _first_two(z)
+    y[0] = 2.0 * y[1]
+    return np.sum(z ** 2)
+
+
+def through_tuple_helper(z):
+    a, b = _halves(z)
+    b[0] = 3.0 * b[0]
+    return np.sum(z ** 2)
+
+
+def through_tuple_element(z):
+    t = (z, 1.0)
+    v = t[0]
+    v[0] = 2.0 * v[1]
+    return np.sum(z ** 2)
+
+
+def through_np_split(z):
+    a, b = np.split(z, 2)
+    a[0] = 3.0 * a[0]
+    return np.sum(z ** 2)
+
+
+def through_loop_over_tuple(z, w):
+    for r in (z, w):
+        r[0] = 2.0 * r[1]
+    return np.sum(z * w)
+
+
+def helper_writes_into_a_slice(z):
+    t = _set_first(z[2:], z[0] * z[1])
+    return np.sum(z ** 2) + t
+
+
+def augmented_view(z):
+    y = z[1:]
+    y += 2.0 * z[0]
+    return np.sum(z ** 2)
+
+
+Z4 = np.array([0.3, -0.7, 1.1, 0.5])
+
+
+@pytest.mark.parametrize("f, args, line", [
+    (through_identity_helper, (Z4,), "y[0] = 2.0 * y[1]"),
+    (through_slicing_helper, (Z4,), "y[0] = 2.0 * y[1]"),
+    (through_tuple_helper, (Z4,), "b[0] = 3.0 * b[0]"),
+    (through_tuple_element, (Z4,), "v[0] = 2.0 * v[1]"),
+    (through_np_split, (Z4,), "a[0] = 3.0 * a[0]"),
+    (through_loop_over_tuple, (Z4, Z4 + 1.0), "r[0] = 2.0 * r[1]"),
+    (helper_writes_into_a_slice, (Z4,), "t = _set_first(z[2:], z[0] * z[1])"),
+    (augmented_view, (Z4,), "y += 2.0 * z[0]"),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_more_writes_through_aliases_are_refused(f, args, line):
+    with pytest.raises(sourcediff.SourceDiffError) as info:
+        sourcediff.grad(f, 0, backend="python")(*[a.copy() for a in args])
+    msg = str(info.value)
+    assert line in msg and "^" in msg and "Instead:" in msg
+
+
+def recurrence(s, c):
+    for t in range(1, s.shape[0]):
+        prev = s[t - 1]
+        s[t] = c * prev + 0.1 * np.sin(prev)
+    return np.sum(s ** 2)
+
+
+def swap_through_a_number(z):
+    tmp = z[0]
+    z[0] = z[1]
+    z[1] = tmp
+    return np.sum(z * np.array([1.0, 2.0, 3.0, 4.0]) * z)
+
+
+def row_update(Z):
+    for i in range(Z.shape[0]):
+        v = Z[i]
+        Z[i] = v * v[0]
+    return np.sum(Z ** 2)
+
+
+def helper_writes_into_the_array(z):
+    t = _set_first(z, z[1] * z[2])
+    return np.sum(z ** 2) + t
+
+
+def helper_returns_a_new_array(z):
+    y = _doubled(z)
+    y[0] = 1.0
+    return np.sum(z ** 3) + np.sum(y * y)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("f, args", [
+    (recurrence, (Z4, 0.9)),
+    (swap_through_a_number, (Z4,)),
+    (row_update, (np.array([[0.3, 0.2, 0.4], [1.5, 0.6, 0.7]]),)),
+    (helper_writes_into_the_array, (Z4,)),
+    (helper_returns_a_new_array, (Z4,)),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_correct_in_place_code_is_not_refused(backend, f, args):
+    def on_copies(*a):
+        return f(*[b.copy() if isinstance(b, np.ndarray) else b for b in a])
+    g = sourcediff.grad(f, 0, backend=backend)(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+    np.testing.assert_allclose(g, finite_difference_grad(on_copies, list(args), 0, 1e-6), rtol=1e-6, atol=1e-8)
