@@ -399,14 +399,14 @@ class ReverseTransform:
         """Whether an index may hold an integer array (fancy indexing), as far as the primal
         shows: constants, slices, loop counters, scalar parameters, shape entries and integer
         arithmetic on them cannot."""
-        if not hasattr(self, "_index_defs"):
-            self._index_defs = {t.target: t.value for t in walk(self.fn.body) if isinstance(t, Assign)}
-            self._index_defs.update({t.var: Const(0) for t in walk(self.fn.body) if isinstance(t, For)})
-            counts: dict = {}
+        if not hasattr(self, "_index_defs"):  # names assigned once -> their value; loop counters
+            defs: dict = {}
             for t in walk(self.fn.body):
                 if isinstance(t, Assign):
-                    counts[t.target] = counts.get(t.target, 0) + 1
-            self._index_defs = {k: v for k, v in self._index_defs.items() if counts.get(k, 0) <= 1}
+                    defs[t.target] = t.value if t.target not in defs else None
+                elif isinstance(t, For):
+                    defs[t.var] = Const(0)
+            self._index_defs = defs
 
         def basic(v, depth=0) -> bool:
             if depth > 20:
